@@ -1,0 +1,1 @@
+"""The appliance: supervisor, compactor, configuration and health."""

@@ -1,0 +1,1 @@
+"""The `tickring` command line."""

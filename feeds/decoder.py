@@ -45,41 +45,50 @@ class BookEvent(NamedTuple):
 
 
 class InstrumentMap:
-    """Venue-native symbol <-> instrument id.
+    """(venue-native symbol, market) <-> instrument id.
 
-    Standalone (tests, replay) it hands out ids 1, 2, ... itself; in the appliance it is backed
-    by the shared-memory registry (shm.registry) so ids are global and stable.
+    The same native symbol can exist in two markets of one venue (Bybit "BTCUSDT" spot and
+    linear), so the key is (symbol, market). Standalone (tests, replay) the map hands out ids
+    1, 2, ... itself; in the appliance `register(symbol, market) -> id` is backed by the
+    shared-memory registry (shm.registry) so ids are global and stable.
     """
 
     def __init__(self, venue: str, register: Callable[[str, str], int] | None = None):
         self.venue = venue
-        self._ids: dict[str, int] = {}
-        self._symbols: dict[int, str] = {}
+        self._ids: dict[tuple[str, str], int] = {}
+        self._symbols: dict[int, tuple[str, str]] = {}
         self._register = register
 
     def id(self, symbol: str, market: str = "spot") -> int:
-        """Id of a native symbol, registering it on first sight."""
-        i = self._ids.get(symbol)
+        """Id of a native symbol in a market, registering it on first sight."""
+        key = (symbol, market)
+        i = self._ids.get(key)
         if i is None:
             i = self._register(symbol, market) if self._register else len(self._ids) + 1
-            self._ids[symbol] = i
-            self._symbols[i] = symbol
+            self._ids[key] = i
+            self._symbols[i] = key
         return i
 
     def symbol(self, instrument: int) -> str:
-        return self._symbols[instrument]
+        return self._symbols[instrument][0]
 
-    def __contains__(self, symbol: str) -> bool:
-        return symbol in self._ids
+    def market(self, instrument: int) -> str:
+        return self._symbols[instrument][1]
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._ids
 
 
 class Decoder:
     """Base of every venue decoder. Subclasses set `venue` and implement `feed()`."""
 
     venue: str = ""
+    market: str = "spot"   # for venues whose frames do not say the market (set per connection)
 
-    def __init__(self, instruments: InstrumentMap | None = None):
+    def __init__(self, instruments: InstrumentMap | None = None, market: str | None = None):
         self.instruments = instruments or InstrumentMap(self.venue)
+        if market:
+            self.market = market
         self.out = RecordBatch()
         self.book_events: list[BookEvent] = []
         self.notices: list[str] = []

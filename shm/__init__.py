@@ -8,8 +8,10 @@
 from .errors import LayoutMismatch, RingNotFound, SegmentExists, SegmentNotFound, ShmError
 from .record import RECORD, RECORD_SIZE, Flag, Kind, Side, Status, dtype_hash, empty
 from .batch import RecordBatch
+from .registry import Instrument, Registry
 from .ring import Reader, Ring, Writer
+from .table import Table
 
 __all__ = ["RECORD", "RECORD_SIZE", "Flag", "Kind", "Side", "Status", "dtype_hash", "empty",
-           "Ring", "Reader", "Writer", "RecordBatch", "ShmError", "RingNotFound", "SegmentNotFound",
+           "Ring", "Reader", "Writer", "RecordBatch", "Table", "Registry", "Instrument", "ShmError", "RingNotFound", "SegmentNotFound",
            "SegmentExists", "LayoutMismatch"]

@@ -1,0 +1,128 @@
+"""Latest-state tables in shared memory: N slots of one numpy dtype, one writer, many readers.
+
+Each slot is guarded by its own sequence word (a seqlock): the writer makes it odd, writes the
+payload, makes it even again (own aligned 8-byte stores). A reader copies the payload between two
+reads of the sequence and retries if they differ or are odd, so it always gets a consistent slot
+in O(1), without locks, and never blocks the writer.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import layout as L
+from .errors import SegmentNotFound
+from .segment import Segment, list_segments, unlink
+
+_T = {name: w.index for name, w in L.TABLE.items()}
+_MAX_RETRIES = 100_000
+
+
+class TableNotFound(SegmentNotFound):
+    """No table of that name; the message lists the tables that exist."""
+
+
+class Table:
+    """A named seqlock table. `Table.create(name, dtype, slots)` / `Table.attach(name)`."""
+
+    def __init__(self, seg: Segment):
+        self.seg = seg
+        self.name = seg.name
+        self.dtype = seg.dtype
+        self.slots = seg.word("capacity")
+        self.stride = L.slot_stride(self.dtype.itemsize)
+        off = seg.word("data_offset")
+        slot_dtype = np.dtype({"names": ["seq", "row"], "formats": ["<u8", self.dtype],
+                               "offsets": [0, L.SLOT_SEQ_SIZE], "itemsize": self.stride})
+        self._slots = np.frombuffer(seg.mm, dtype=slot_dtype, count=self.slots, offset=off)
+        self.seqs = self._slots["seq"]
+        self.rows = self._slots["row"]
+        self._u64 = memoryview(seg.mm).cast("B").cast("Q")
+        self._seq_index0 = off // 8
+        self._stride_words = self.stride // 8
+
+    @classmethod
+    def create(cls, name: str, dtype: np.dtype, slots: int, exist_ok: bool = False) -> "Table":
+        if slots < 1:
+            raise ValueError(f"a table needs at least one slot, got {slots}")
+        stride = L.slot_stride(dtype.itemsize)
+        seg = Segment.create(name, L.TABLE_HEADER_SIZE + slots * stride, L.MAGIC_TABLE, dtype,
+                             slots, L.TABLE_HEADER_SIZE, exist_ok=exist_ok)
+        table = cls(seg)
+        if seg.created:
+            table._u64[_T["writer_pid"]] = os.getpid()
+        return table
+
+    @classmethod
+    def attach(cls, name: str, dtype: np.dtype | None = None) -> "Table":
+        return cls(Segment.attach(name, L.MAGIC_TABLE, dtype, not_found=TableNotFound, kind="table"))
+
+    @staticmethod
+    def names() -> list[str]:
+        return list_segments(L.MAGIC_TABLE)
+
+    def unlink(self) -> None:
+        unlink(self.name)
+
+    def close(self) -> None:
+        self._slots = self.seqs = self.rows = None
+        self._u64.release()
+        self.seg.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- writer ----------------------------------------------------------------------------------
+    def write(self, i: int, row) -> None:
+        """Replace slot i (single writer)."""
+        u = self._u64
+        k = self._seq_index0 + i * self._stride_words
+        s = u[k]
+        u[k] = s + 1            # odd: being written
+        self.rows[i] = row
+        u[k] = s + 2            # even: consistent
+        u[_T["updates"]] += 1
+
+    def write_many(self, indices: np.ndarray, rows: np.ndarray) -> None:
+        """Replace several slots at once (distinct indices), vectorized."""
+        seqs = self.seqs
+        seqs[indices] += 1
+        self.rows[indices] = rows
+        seqs[indices] += 1
+        self._u64[_T["updates"]] += len(indices)
+
+    # -- readers ---------------------------------------------------------------------------------
+    def read(self, i: int) -> np.void:
+        """A consistent copy of slot i."""
+        u = self._u64
+        k = self._seq_index0 + i * self._stride_words
+        rows = self.rows
+        for _ in range(_MAX_RETRIES):
+            s1 = u[k]
+            if s1 & 1:
+                continue
+            row = rows[i].copy()
+            if u[k] == s1:
+                return row
+        raise TimeoutError(f"table {self.name!r} slot {i} stayed busy; is its writer stuck?")
+
+    def version(self, i: int) -> int:
+        """Slot i's sequence: even and unchanged means nothing new was written."""
+        return self._u64[self._seq_index0 + i * self._stride_words]
+
+    def read_all(self) -> np.ndarray:
+        """A consistent copy of every slot (each slot consistent on its own)."""
+        before = self.seqs.copy()
+        out = self.rows.copy()
+        after = self.seqs.copy()
+        for i in np.flatnonzero((before != after) | (before & 1)):
+            out[i] = self.read(int(i))
+        return out
+
+    @property
+    def updates(self) -> int:
+        return self._u64[_T["updates"]]

@@ -107,3 +107,15 @@ RECORD_HASH = dtype_hash(RECORD)
 def empty(n: int) -> np.ndarray:
     """A zeroed array of n records."""
     return np.zeros(n, dtype=RECORD)
+
+
+def concat(batches) -> np.ndarray:
+    """Concatenate record arrays keeping the 64-byte layout.
+
+    Plain `np.concatenate` promotes structured dtypes to a canonical form, which unpacks the
+    shared bytes (RECORD becomes 88 bytes); passing the dtype explicitly keeps it.
+    """
+    batches = list(batches)
+    if not batches:
+        return np.empty(0, RECORD)
+    return np.concatenate(batches, dtype=batches[0].dtype)

@@ -80,8 +80,10 @@ def id_from_str(value) -> int:
     become a stable 63-bit hash, so the live stream and REST backfill agree on the id."""
     if isinstance(value, int):
         return value
-    if value.isdigit() and len(value) < 19:
-        return int(value)
+    if value.isdigit():
+        v = int(value)
+        if v <= 0x7FFF_FFFF_FFFF_FFFF:
+            return v
     digest = hashlib.blake2b(value.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & 0x7FFF_FFFF_FFFF_FFFF
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 from .decoder import BookEvent, Decoder, DecodeError, InstrumentMap
+from . import venue as _venue_module  # noqa: F401  load the submodule first: the venue() below must win the name
 
 # venue id -> module in feeds/ that declares it (a module-level VENUE: feeds.venue.Venue)
 VENUE_MODULES = {

@@ -14,6 +14,7 @@ Conventions every decoder follows (documented once, here):
 from __future__ import annotations
 
 import hashlib
+import struct
 
 from orjson import loads
 
@@ -49,7 +50,7 @@ SIDES = {
 OPPOSITE = {BUY: SELL, SELL: BUY, NONE: NONE}
 
 # errors a malformed frame raises inside a decoder; feed() turns them into DecodeError
-MALFORMED = (KeyError, ValueError, TypeError, IndexError, AttributeError)
+MALFORMED = (KeyError, ValueError, TypeError, IndexError, AttributeError, struct.error, OverflowError)
 
 
 def ms_ns(value) -> int:

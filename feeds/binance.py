@@ -22,7 +22,7 @@ from orjson import dumps, loads
 
 from .decoder import BookEvent, DecodeError, Decoder
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, BUY, MALFORMED, MS, NONE, SELL, SIDES, SNAPSHOT, TRADE,
+from .wire import (ASK, BID, BOOK, BUY, MALFORMED, MS, SELL, SNAPSHOT, TRADE,
                    fail, filter_value, rest_json, rest_levels)
 
 

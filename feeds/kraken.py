@@ -1,0 +1,240 @@
+"""Kraken spot websocket v2: declaration and pure decoder.
+
+Wire (docs.kraken.com, "Spot WebSocket v2"): {"channel", "type": snapshot|update, "data": [...]}
+with prices and quantities as JSON numbers and RFC 3339 timestamps.
+  trade  -> TRADE per trade (side = taker side, trade_id sequential per book)
+  ticker -> QUOTE (bid/bid_qty/ask/ask_qty; subscribed with event_trigger "bbo")
+  book   -> BOOK per level (qty 0 deletes; SNAPSHOT on type snapshot) + BookEvent per symbol
+  heartbeat, status, ohlc, instrument, method answers (subscribe/unsubscribe/pong) -> nothing;
+  status with system "maintenance" -> notices "shutdown".
+
+Book rule "kraken": no sequence numbers (BookEvent first/last/prev = -1); every snapshot and
+update carries `checksum` (BookEvent.checksum, unsigned CRC32). The book keeper applies the
+levels in wire order, truncates to the subscribed depth (Kraken never sends qty 0 for levels
+that fall out of scope), then compares with feeds.checksum.kraken_checksum(asks, bids,
+price_decimals, qty_decimals) over its own top 10 levels. The precisions come from the
+instrument list (parse_instruments adds `price_decimals` / `qty_decimals`): the wire drops
+trailing zeros, so the text as sent is NOT what Kraken checksums (verified on the docs' example).
+`last_levels[instrument]` = (bids, asks): the raw level dicts ({"price", "qty"}) of the
+instrument's last book message, in wire order. Mismatch => extra["resync_messages"](symbol).
+"""
+from __future__ import annotations
+
+from orjson import dumps, loads
+
+from .decoder import BookEvent, Decoder, DecodeError
+from .isotime import iso_ns
+from .venue import Limits, Ping, Venue
+from .wire import ASK, BID, BOOK, MALFORMED, SIDES, SNAPSHOT, TRADE, fail, rest_json
+
+_IGNORED = frozenset(("heartbeat", "ohlc", "instrument", "level3", "executions", "balances"))
+BOOK_DEPTH = 25           # subscribed depth (10, 25, 100, 500, 1000 allowed); >= the shm top 20
+CHANNEL_NAMES = {"trades": "trade", "quotes": "ticker", "book": "book"}
+# Kraken REST/asset codes that v2 websocket symbols spell differently
+_V2_ASSET = {"XBT": "BTC", "XDG": "DOGE"}
+_REST_ASSET = {v: k for k, v in _V2_ASSET.items()}
+
+
+class KrakenDecoder(Decoder):
+    venue = "kraken"
+
+    def __init__(self, instruments=None, market=None):
+        super().__init__(instruments, market)
+        self.last_levels: dict[int, tuple[list, list]] = {}   # instrument -> (bids, asks) raw
+
+    def feed(self, frame: bytes, ts_recv: int) -> None:
+        out = self.out
+        n0 = out.n
+        nb0 = len(self.book_events)
+        try:
+            m = loads(frame)
+            ch = m.get("channel")
+            if ch == "book":
+                self._book(m, ts_recv)
+            elif ch == "trade":
+                self._trades(m, ts_recv)
+            elif ch == "ticker":
+                self._ticker(m, ts_recv)
+            elif ch in _IGNORED:
+                return
+            elif ch == "status":
+                for d in m["data"]:
+                    if d.get("system") == "maintenance":
+                        self.notices.append("shutdown")
+                return
+            elif ch is None:
+                if "method" in m or "error" in m:   # acks (success true/false), pong, errors
+                    return
+                raise DecodeError("kraken: message without channel or method")
+            else:
+                raise DecodeError(f"kraken: unexpected channel {ch!r}")
+        except (DecodeError, *MALFORMED) as e:
+            raise fail(self, n0, nb0, "kraken", e) from None
+        if out.n > n0:
+            out.mark_last()
+
+    def _book(self, m, ts_recv: int) -> None:
+        out = self.out
+        add = out.add
+        ids = self.instruments.id
+        market = self.market
+        snap = m["type"] == "snapshot"
+        flags = SNAPSHOT if snap else 0
+        for d in m["data"]:
+            inst = ids(d["symbol"], market)
+            tm = d.get("timestamp")
+            ts = iso_ns(tm) if tm else ts_recv
+            bids = d["bids"]
+            asks = d["asks"]
+            start = out.n
+            for lv in bids:
+                add(BOOK, inst, ts, ts_recv, BID, flags, float(lv["price"]), float(lv["qty"]), 0)
+            for lv in asks:
+                add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv["price"]), float(lv["qty"]), 0)
+            self.last_levels[inst] = (bids, asks)
+            self.book_events.append(BookEvent(inst, start, out.n, snap, -1, -1, -1,
+                                              int(d["checksum"])))
+
+    def _trades(self, m, ts_recv: int) -> None:
+        add = self.out.add
+        ids = self.instruments.id
+        market = self.market
+        for t in m["data"]:
+            add(TRADE, ids(t["symbol"], market), iso_ns(t["timestamp"]), ts_recv, SIDES[t["side"]],
+                0, float(t["price"]), float(t["qty"]), int(t["trade_id"]))
+
+    def _ticker(self, m, ts_recv: int) -> None:
+        add_quote = self.out.add_quote
+        ids = self.instruments.id
+        market = self.market
+        for t in m["data"]:
+            tm = t.get("timestamp")
+            add_quote(ids(t["symbol"], market), iso_ns(tm) if tm else ts_recv, ts_recv, 0,
+                      float(t["bid"]), float(t["bid_qty"]), float(t["ask"]), float(t["ask_qty"]))
+
+
+# ----------------------------------------------------------------------------- declaration
+
+def subscribe(symbols: list[str], channels: list[str]) -> list[tuple[str, list[bytes]]]:
+    """One connection: [("", [subscribe messages])]; one message per channel per symbol batch.
+
+    book: depth BOOK_DEPTH with snapshot; ticker: event_trigger "bbo" (a QUOTE per best
+    bid/offer change); trade: snapshot false (recent-trade replays would look live; gaps are
+    backfilled from REST instead).
+    """
+    per = LIMITS.symbols_per_subscribe
+    msgs = []
+    for c in channels:
+        name = CHANNEL_NAMES.get(c)
+        if name is None:
+            raise ValueError(f"kraken has no channel {c!r}")
+        for i in range(0, len(symbols), per):
+            params = {"channel": name, "symbol": symbols[i:i + per]}
+            if name == "book":
+                params["depth"] = BOOK_DEPTH
+                params["snapshot"] = True
+            elif name == "ticker":
+                params["event_trigger"] = "bbo"
+            else:
+                params["snapshot"] = False
+            msgs.append(dumps({"method": "subscribe", "params": params}))
+    return [("", msgs)]
+
+
+def resync_messages(symbol: str) -> list[bytes]:
+    """Checksum mismatch: unsubscribe + subscribe the book (a fresh snapshot follows)."""
+    return [dumps({"method": "unsubscribe", "params": {"channel": "book", "symbol": [symbol],
+                                                       "depth": BOOK_DEPTH}}),
+            dumps({"method": "subscribe", "params": {"channel": "book", "symbol": [symbol],
+                                                     "depth": BOOK_DEPTH, "snapshot": True}})]
+
+
+def _v2(asset: str) -> str:
+    return _V2_ASSET.get(asset, asset)
+
+
+def rest_pair(symbol: str) -> str:
+    """v2 websocket symbol "BTC/USD" -> REST pair name "XBTUSD"."""
+    base, quote = symbol.split("/")
+    return _REST_ASSET.get(base, base) + _REST_ASSET.get(quote, quote)
+
+
+def parse_instruments(body: bytes) -> list[dict]:
+    """GET /0/public/AssetPairs -> [{symbol (v2 "BTC/USD"), base, quote, market, tick_size,
+    lot_size, price_decimals, qty_decimals}] (the decimals feed the book checksum)."""
+    doc = rest_json(body, "kraken")
+    if doc.get("error"):
+        raise ValueError(f"kraken: AssetPairs error {doc['error']}")
+    out = []
+    for p in doc["result"].values():
+        ws = p.get("wsname")
+        if not ws:
+            continue                              # dark-pool ".d" pairs have no websocket name
+        base, quote = (_v2(a) for a in ws.split("/"))
+        pd = int(p["pair_decimals"])
+        qd = int(p["lot_decimals"])
+        out.append({
+            "symbol": f"{base}/{quote}", "base": base, "quote": quote, "market": "spot",
+            "tick_size": float(p.get("tick_size") or 10.0 ** -pd), "lot_size": 10.0 ** -qd,
+            "price_decimals": pd, "qty_decimals": qd,
+        })
+    return out
+
+
+def trades_request(symbol: str, from_id: int = 0) -> tuple[str, dict]:
+    """GET /0/public/Trades (public). Its `since` cursor is a time, not a trade id, so the
+    request asks for the newest 1000 trades and the caller keeps those with id > from_id."""
+    return "/0/public/Trades", {"pair": rest_pair(symbol), "count": 1000}
+
+
+def parse_trades(body: bytes) -> list[tuple]:
+    """-> [(trade_id, ts_ns, price, size, side)]; rows [price, volume, time, b|s, m|l, misc, id]."""
+    doc = rest_json(body, "kraken")
+    if doc.get("error"):
+        raise ValueError(f"kraken: Trades error {doc['error']}")
+    out = []
+    for key, rows in doc["result"].items():
+        if key == "last":
+            continue
+        for r in rows:
+            out.append((int(r[6]), int(round(float(r[2]) * 1e6)) * 1000, float(r[0]), float(r[1]),
+                        SIDES[r[3]]))
+    return out
+
+
+def _ping() -> bytes:
+    return b'{"method":"ping"}'
+
+
+LIMITS = Limits(
+    streams_per_connection=150,     # not documented; 50 symbols x 3 channels per socket
+    subscribe_msgs_per_s=5.0,       # the message rate limit is dynamic (not published): stay low
+    connect_attempts=150,           # Kraken/Cloudflare: ~150 connection attempts per rolling
+    connect_window_s=600.0,         # 10 minutes per IP (websocket general considerations)
+    max_connection_age_s=0.0,       # none documented
+    symbols_per_subscribe=50,
+    stale_after_s=10.0,             # heartbeat channel ~1/s; docs suggest a ~5 s deadline
+)
+
+VENUE = Venue(
+    name="kraken",
+    ws_url="wss://ws.kraken.com/v2",
+    rest_url="https://api.kraken.com",
+    decoder=KrakenDecoder,
+    limits=LIMITS,
+    ping=Ping(mode="text", interval_s=20.0, payload=_ping, pong=b'"pong"'),
+    channels=("trades", "quotes", "book"),
+    markets=("spot",),
+    book_rule="kraken",
+    book_depth=20,
+    subscribe=subscribe,
+    snapshot_request=None,          # the book channel sends its own snapshot (with checksum)
+    parse_snapshot=None,
+    instruments_request=("/0/public/AssetPairs", {}),
+    parse_instruments=parse_instruments,
+    trades_request=trades_request,
+    parse_trades=parse_trades,
+    rest_weight_per_s=1.0,          # public REST: roughly 1 request/s per IP
+    extra={"resync_messages": resync_messages, "checksum": "kraken", "checksum_levels": 10,
+           "subscribed_depth": BOOK_DEPTH},
+)

@@ -157,6 +157,7 @@ def bench_latency(name: str, mode: str, n: int, cpus: list[int]) -> dict:
 
 
 def _fanout_consumer(name, cpu, ready, stop):
+    """A consumer in blocking mode: no spinning, it sleeps on the futex whenever it is caught up."""
     _pin(cpu)
     ring = shm.Ring.attach(name)
     r = ring.reader(start="latest", spin_us=0)

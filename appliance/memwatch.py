@@ -1,0 +1,81 @@
+"""Per-process memory, measured from outside (psutil reads /proc/<pid>/smaps), never on the hot
+path: the supervisor samples each child every few seconds.
+
+Why "besides the rings": a ring is a MAP_SHARED file in /dev/shm; pages only its producer has
+touched count as that process's private memory (USS), so a worker's USS would grow with its
+ring until the ring wrapped. The appliance's budget (<= 250 MB besides the rings) and the
+recycle limits are about the heap, so mappings of /dev/shm/tickring.* are counted apart.
+
+  uss  private memory besides tickring segments (what a recycle frees)
+  pss  proportional set size besides tickring segments (what the box pays; sums across processes)
+  shm  PSS of the tickring segments it maps (reported, never limited)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psutil
+
+from shm.layout import PREFIX
+
+SHM_PREFIX = "/dev/shm/" + PREFIX
+MB = 1 << 20
+
+
+@dataclass
+class Mem:
+    uss: int
+    pss: int
+    shm: int
+    rss: int
+
+    def as_dict(self) -> dict:
+        return {"uss": self.uss, "pss": self.pss, "shm": self.shm, "rss": self.rss}
+
+
+def sample(pid: int) -> Mem | None:
+    """Memory of one process, or None if it is gone (or not ours to read)."""
+    try:
+        maps = psutil.Process(pid).memory_maps(grouped=True)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, FileNotFoundError):
+        return None
+    uss = pss = shm = rss = 0
+    for m in maps:
+        if m.path.startswith(SHM_PREFIX):
+            shm += m.pss
+            continue
+        uss += m.private_clean + m.private_dirty
+        pss += m.pss
+        rss += m.rss
+    return Mem(uss, pss, shm, rss)
+
+
+class Watch:
+    """Keeps each child's latest sample and says who is over its limit.
+
+    A child is over its limit after `strikes` consecutive samples above it, so one transient
+    peak (a big REST snapshot) does not cost a restart.
+    """
+
+    def __init__(self, strikes: int = 2):
+        self.strikes = strikes
+        self.latest: dict[str, Mem] = {}
+        self._over: dict[str, int] = {}
+
+    def update(self, name: str, pid: int, limit_mb: float) -> bool:
+        """Sample one child; True when it should be recycled."""
+        mem = sample(pid)
+        if mem is None:
+            return False
+        self.latest[name] = mem
+        if limit_mb and mem.uss > limit_mb * MB:
+            self._over[name] = self._over.get(name, 0) + 1
+        else:
+            self._over[name] = 0
+        if self._over[name] >= self.strikes:
+            self._over[name] = 0
+            return True
+        return False
+
+    def forget(self, name: str) -> None:
+        self._over.pop(name, None)

@@ -1,0 +1,85 @@
+"""The processes the supervisor runs, declared as data: one `ChildSpec` per child.
+
+Why declarative: the supervisor only knows "argv + CPU + memory limit + what it produces", so
+adding a kind of process (the compactor, a recorder) is one more entry in `build()`, and tests
+can supervise any trivial command with the same machinery.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+
+from .config import Config
+
+
+@dataclass
+class ChildSpec:
+    name: str                         # unique: "feed.binance", "compactor"
+    argv: list[str]
+    kind: str = "other"               # "worker" | "compactor" | "other"
+    cpu: int | None = None            # pinned before exec; None = not pinned
+    memory_limit_mb: float = 0.0      # USS besides the rings; 0 = no limit
+    ring: str | None = None           # ring this child produces (workers)
+    venue: str | None = None
+    stop_order: int = 0               # lower stops first: workers (stop reading) before the compactor
+    env: dict = field(default_factory=dict)   # added to the supervisor's environment
+
+
+def tickring_argv(*args: str) -> list[str]:
+    """argv running a tickring CLI command with this interpreter (no dependence on $PATH)."""
+    return [sys.executable, "-m", "tools.cli", *args]
+
+
+def names(cfg: Config) -> dict:
+    """Shared-memory names of one appliance (all inside its namespace)."""
+    venues = [v.name for v in cfg.enabled_venues]
+    return {"registry": cfg.shm_name("registry"),
+            "rings": {v: cfg.shm_name(v) for v in venues},
+            "book_tables": {v: cfg.shm_name(f"book.{v}") for v in venues},
+            "state": cfg.shm_name("supervisor"),
+            "lock": cfg.shm_name("supervisor.lock")}
+
+
+def compactor_available() -> bool:
+    return importlib.util.find_spec("tools.compact") is not None
+
+
+def build(cfg: Config, endpoints: dict | None = None) -> list[ChildSpec]:
+    """The child processes of an appliance.
+
+    endpoints: venue -> {"url", "rest_url", "symbols"} overriding the config (the simulator's
+    loopback URLs and instrument list in the demo).
+    """
+    endpoints = endpoints or {}
+    n = names(cfg)
+    cpus = list(cfg.supervisor.cpus) or sorted(os.sched_getaffinity(0))
+    spread = iter(range(1 << 30))
+    specs = []
+    for v in cfg.enabled_venues:
+        ep = endpoints.get(v.name, {})
+        symbols = v.symbols or ep.get("symbols", [])
+        args = ["feed", v.name, "--symbols", ",".join(symbols), "--ring", n["rings"][v.name],
+                "--registry", n["registry"], "--book-table", n["book_tables"][v.name]]
+        if v.channels:
+            args += ["--channels", ",".join(v.channels)]
+        url = v.url or ep.get("url", "")
+        rest = v.rest_url or ep.get("rest_url", "")
+        if url:
+            args += ["--url", url]
+        if rest:
+            args += ["--rest-url", rest]
+        cpu = v.cpu if v.cpu is not None else cpus[next(spread) % len(cpus)]
+        limit = v.memory_limit_mb if v.memory_limit_mb is not None else cfg.memory.worker_limit_mb
+        specs.append(ChildSpec(name=f"feed.{v.name}", argv=tickring_argv(*args), kind="worker",
+                               cpu=cpu, memory_limit_mb=limit, ring=n["rings"][v.name],
+                               venue=v.name, stop_order=0))
+    if cfg.compactor.enabled and compactor_available() and specs:
+        args = ["compactor", *n["rings"].values(), "--registry", n["registry"],
+                "--parquet-root", cfg.compactor.parquet_root,
+                "--timeframes", ",".join(cfg.compactor.timeframes)]
+        cpu = cfg.compactor.cpu if cfg.compactor.cpu is not None else cpus[next(spread) % len(cpus)]
+        specs.append(ChildSpec(name="compactor", argv=tickring_argv(*args), kind="compactor",
+                               cpu=cpu, memory_limit_mb=cfg.memory.compactor_limit_mb, stop_order=1))
+    return specs

@@ -1,0 +1,218 @@
+"""The supervisor with trivial children (a spec is argv + limits): restart with a new epoch while
+a reader keeps reading, memory recycling, clean SIGTERM, namespace ownership."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from appliance import config
+from appliance.process_table import ChildSpec
+from appliance.supervisor import AlreadyRunning, Supervisor
+from shm import Kind, Ring, Status, segment
+
+# A stand-in feed worker: produces records into its ring until SIGTERM.
+PRODUCER = r"""
+import signal, sys, time
+from shm.ring import Ring
+ring = Ring.attach(sys.argv[1])
+w = ring.writer()
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+ballast = bytearray(int(sys.argv[2]) << 20) if len(sys.argv) > 2 else b""
+for i in range(0, len(ballast), 4096):
+    ballast[i] = 1
+i = 0
+while not stop:
+    w.write(0, time.time_ns(), 1, 1, 1, 0, 100.0 + i, 1.0, i)
+    ring.add("messages")
+    i += 1
+    if i % 50 == 0:
+        time.sleep(0.001)
+w.close()
+"""
+
+
+def wait_for(cond, timeout=20.0, step=None, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if step is not None:
+            step()
+        else:
+            time.sleep(0.02)
+        value = cond()
+        if value:
+            return value
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def make_cfg(ns, **sup):
+    return config.from_dict({"namespace": ns, "simulator": {"enabled": True},
+                             "metrics": {"port": 0}, "rings": {"capacity": 1 << 12},
+                             "supervisor": {"restart_backoff_s": 0.05, "memory_check_s": 0.2,
+                                            "status_interval_s": 0.2, "stop_timeout_s": 5, **sup}})
+
+
+def producer_spec(cfg, label, ballast_mb=0, limit_mb=0.0):
+    argv = [sys.executable, "-c", PRODUCER, cfg.shm_name(label)]
+    if ballast_mb:
+        argv.append(str(ballast_mb))
+    return ChildSpec(name=f"feed.{label}", argv=argv, kind="worker", ring=cfg.shm_name(label),
+                     venue=label, memory_limit_mb=limit_mb, cpu=sorted(os.sched_getaffinity(0))[0])
+
+
+def test_sigkilled_worker_restarts_with_new_epoch_while_reader_keeps_reading(shm_names):
+    cfg = make_cfg(shm_names("ns"))
+    sup = Supervisor(cfg, specs=[producer_spec(cfg, "w1")])
+    sup.start()
+    try:
+        step = lambda: sup.step(0.02)  # noqa: E731
+        ring = Ring.attach(cfg.shm_name("w1"))
+        wait_for(lambda: ring.published > 100, step=step, what="first records")
+        reader = ring.reader(start="oldest", name="test")
+        child = sup.children[0]
+        first_pid = child.pid
+        assert child.spec.cpu in os.sched_getaffinity(first_pid)
+        assert os.sched_getaffinity(first_pid) == {child.spec.cpu}
+        epoch0 = ring.epoch
+        seen = []
+
+        def read_and_step():
+            sup.step(0.01)
+            batch = reader.read(4096, timeout=0.01)
+            seen.append(batch)
+
+        wait_for(lambda: sum(len(b) for b in seen) > 200, step=read_and_step, what="reading")
+        os.kill(first_pid, signal.SIGKILL)
+        wait_for(lambda: child.pid and child.pid != first_pid and ring.epoch > epoch0,
+                 step=read_and_step, what="restart")
+        count_at_restart = sum(len(b) for b in seen)
+        wait_for(lambda: sum(len(b) for b in seen) > count_at_restart + 200, step=read_and_step,
+                 what="records after the restart")
+        records = __import__("numpy").concatenate(seen)
+        status = records[(records["kind"] == Kind.STATUS) & (records["id"] == Status.EPOCH)]
+        assert ring.epoch == epoch0 + 1
+        assert int(status["price"][-1]) == ring.epoch            # the reader saw the epoch change in-band
+        seqs = records["seq"].astype("int64")
+        assert (seqs[1:] - seqs[:-1] == 1).all() or reader.lost > 0   # no record twice, none skipped unseen
+        assert child.restarts == 1
+        assert sup.snapshot["processes"][1]["restarts"] == 1
+        reader.close()
+        ring.close()
+    finally:
+        sup.stop()
+    assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_child_above_memory_limit_is_recycled(shm_names):
+    cfg = make_cfg(shm_names("ns"))
+    sup = Supervisor(cfg, specs=[producer_spec(cfg, "fat", ballast_mb=64, limit_mb=30)])
+    sup.start()
+    try:
+        child = sup.children[0]
+        first = wait_for(lambda: child.pid, step=lambda: sup.step(0.05), what="start")
+        wait_for(lambda: child.recycles >= 1 and child.pid and child.pid != first,
+                 step=lambda: sup.step(0.05), what="recycle")
+        assert child.restarts == 0                     # a recycle is not counted as a crash
+        assert any("recycled" in e for e in sup.events)
+    finally:
+        sup.stop()
+
+
+def test_namespace_owned_by_a_live_appliance_is_refused(shm_names):
+    cfg = make_cfg(shm_names("ns"))
+    first = Supervisor(cfg, specs=[])
+    first.start()
+    try:
+        with pytest.raises(AlreadyRunning, match="already running in namespace"):
+            Supervisor(cfg, specs=[]).start()
+    finally:
+        first.stop()
+    second = Supervisor(cfg, specs=[])                 # free again after a clean stop
+    second.start()
+    second.stop()
+
+
+RUNNER = r"""
+import sys, os
+from appliance import config
+from appliance.process_table import ChildSpec
+from appliance.supervisor import Supervisor
+ns, producer = sys.argv[1], sys.argv[2]
+cfg = config.from_dict({"namespace": ns, "simulator": {"enabled": True}, "metrics": {"port": 0},
+                        "rings": {"capacity": 4096},
+                        "supervisor": {"status_interval_s": 0.1, "stop_timeout_s": 5}})
+specs = [ChildSpec(name=f"feed.w{i}", argv=[sys.executable, "-c", producer, cfg.shm_name(f"w{i}")],
+                   kind="worker", ring=cfg.shm_name(f"w{i}"), venue=f"w{i}") for i in range(2)]
+sys.exit(Supervisor(cfg, specs=specs).run())
+"""
+
+
+def start_runner(ns, env=None):
+    return subprocess.Popen([sys.executable, "-c", RUNNER, ns, PRODUCER], env=env)
+
+
+def state_of(ns):
+    path = segment.path_of(f"{ns}.supervisor")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def test_sigterm_stops_everything_cleanly(shm_names):
+    ns = shm_names("ns")
+    proc = start_runner(ns)
+    try:
+        state = wait_for(lambda: (s := state_of(ns)) and s["ready"] and s, what="ready state file")
+        pids = [p["pid"] for p in state["processes"] if p["kind"] == "worker"]
+        assert len(pids) == 2 and all(pids)
+        assert {r["name"] for r in state["rings"]} == {f"{ns}.w0", f"{ns}.w1"}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for pid in pids:
+        assert not psutil.pid_exists(pid)
+    assert [n for n in segment.list_segments() if n.startswith(ns)] == []
+
+
+def test_sd_notify_ready_then_watchdog_then_stopping(shm_names, tmp_path):
+    import socket
+    ns = shm_names("ns")
+    sock_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.settimeout(15)
+    env = dict(os.environ, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC="200000")
+    proc = start_runner(ns, env)
+    messages = []
+    try:
+        def watchdog_after_ready():
+            ready = [i for i, m in enumerate(messages) if m.startswith("READY=1")]
+            return ready and any(m == "WATCHDOG=1" for m in messages[ready[0]:])
+        while not watchdog_after_ready():
+            messages.append(sock.recv(4096).decode())
+        proc.send_signal(signal.SIGTERM)
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
+    kinds = [m.split("\n")[0].split("=")[0] for m in messages]
+    ready = kinds.index("READY")
+    assert "WATCHDOG" in kinds[ready + 1:]                   # READY before the first WATCHDOG counted
+    assert kinds[-1] == "STOPPING"
+    assert "STATUS=" in messages[ready] and "rings" in messages[ready]

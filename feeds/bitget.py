@@ -1,0 +1,187 @@
+"""Bitget v2 public websocket (spot): declaration and pure decoder.
+
+Wire (bitget.com/api-doc, spot websocket public channels):
+{"action": snapshot|update, "arg": {"instType", "channel", "instId"}, "data": [...], "ts"}.
+  trade          -> TRADE per trade (side = taker side, tradeId numeric string, ts ms string)
+  books1, ticker -> QUOTE (books1: bids[0]/asks[0]; ticker: bidPr/bidSz/askPr/askSz)
+  books          -> BOOK per level: snapshot first, then updates; size "0" deletes
+  books5/books15 -> BOOK snapshot levels (every push is a full top-N snapshot)
+  candle*        -> nothing
+  "pong" text frames, {"event": "subscribe"|"unsubscribe"|"error"|"login", ...} -> nothing.
+
+Book rule "bitget": BookEvent(first=last=data.seq, prev=data.pseq when the venue sends it, else
+-1; checksum=data.checksum, a signed CRC32). The book keeper merges the levels and compares
+feeds.checksum.bitget_checksum(bids, asks) over its top 25 levels, which needs the venue's
+ORIGINAL price/size strings: `last_levels[instrument]` = (bids, asks), the raw
+[[price_str, size_str], ...] lists of that instrument's last book message, in the same order as
+its BOOK records. Mismatch or a seq that goes backwards => extra["resync_messages"](symbol).
+No REST seeding: the first push of `books` is the full book.
+"""
+from __future__ import annotations
+
+from orjson import dumps, loads
+
+from .decoder import BookEvent, Decoder, DecodeError
+from .venue import Limits, Ping, Venue
+from .wire import (ASK, BID, BOOK, MALFORMED, MS, SIDES, SNAPSHOT, TRADE, fail, id_from_str,
+                   rest_json)
+
+CHANNEL_NAMES = {"trades": "trade", "quotes": "books1", "book": "books"}
+# instType -> market; every other type (USDT-/COIN-/USDC-FUTURES, demo S*-FUTURES) is a perp
+_MARKETS = {"SPOT": "spot", "spot": "spot"}
+
+
+class BitgetDecoder(Decoder):
+    venue = "bitget"
+
+    def __init__(self, instruments=None, market=None):
+        super().__init__(instruments, market)
+        self.last_levels: dict[int, tuple[list, list]] = {}   # instrument -> (bids, asks) raw
+
+    def feed(self, frame: bytes, ts_recv: int) -> None:
+        if frame == b"pong":
+            return
+        out = self.out
+        n0 = out.n
+        nb0 = len(self.book_events)
+        try:
+            m = loads(frame)
+            arg = m.get("arg")
+            if "event" in m or arg is None:
+                if "event" in m or "code" in m:      # acks, errors, login answers
+                    return
+                raise DecodeError("bitget: message without arg or event")
+            if "data" not in m:
+                return
+            ch = arg["channel"]
+            if ch.startswith("candle"):
+                return
+            it = arg.get("instType")
+            inst = self.instruments.id(arg["instId"],
+                                       self.market if it is None else _MARKETS.get(it, "perp"))
+            if ch == "trade":
+                add = out.add
+                for t in m["data"]:
+                    add(TRADE, inst, int(t["ts"]) * MS, ts_recv, SIDES[t["side"]], 0,
+                        float(t["price"]), float(t["size"]), id_from_str(t["tradeId"]))
+            elif ch == "books":
+                self._book(inst, m["action"] == "snapshot", m["data"], ts_recv)
+            elif ch == "books5" or ch == "books15":
+                self._book(inst, True, m["data"], ts_recv)
+            elif ch == "books1":
+                for d in m["data"]:
+                    b = d["bids"]
+                    a = d["asks"]
+                    if b and a:
+                        out.add_quote(inst, int(d["ts"]) * MS, ts_recv, 0, float(b[0][0]),
+                                      float(b[0][1]), float(a[0][0]), float(a[0][1]))
+            elif ch == "ticker":
+                for d in m["data"]:
+                    out.add_quote(inst, int(d["ts"]) * MS, ts_recv, 0, float(d["bidPr"]),
+                                  float(d["bidSz"]), float(d["askPr"]), float(d["askSz"]))
+            else:
+                raise DecodeError(f"bitget: unexpected channel {ch!r}")
+        except (DecodeError, *MALFORMED) as e:
+            raise fail(self, n0, nb0, "bitget", e) from None
+        if out.n > n0:
+            out.mark_last()
+
+    def _book(self, inst: int, snap: bool, data, ts_recv: int) -> None:
+        out = self.out
+        add = out.add
+        flags = SNAPSHOT if snap else 0
+        for d in data:
+            ts = int(d["ts"]) * MS
+            seq = int(d.get("seq", -1))
+            bids = d["bids"]
+            asks = d["asks"]
+            start = out.n
+            for lv in bids:
+                add(BOOK, inst, ts, ts_recv, BID, flags, float(lv[0]), float(lv[1]), seq)
+            for lv in asks:
+                add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv[0]), float(lv[1]), seq)
+            cs = d.get("checksum")
+            self.last_levels[inst] = (bids, asks)
+            self.book_events.append(BookEvent(inst, start, out.n, snap, seq, seq,
+                                              int(d.get("pseq", -1)),
+                                              None if cs is None else int(cs)))
+
+
+# ----------------------------------------------------------------------------- declaration
+
+def subscribe(symbols: list[str], channels: list[str]) -> list[tuple[str, list[bytes]]]:
+    """One connection: [("", [subscribe messages])]; each message carries up to
+    Limits.symbols_per_subscribe args {"instType": "SPOT", "channel", "instId"}."""
+    args = []
+    for c in channels:
+        name = CHANNEL_NAMES.get(c)
+        if name is None:
+            raise ValueError(f"bitget has no channel {c!r}")
+        args.extend({"instType": "SPOT", "channel": name, "instId": s} for s in symbols)
+    per = LIMITS.symbols_per_subscribe
+    return [("", [dumps({"op": "subscribe", "args": args[i:i + per]})
+                  for i in range(0, len(args), per)])]
+
+
+def resync_messages(symbol: str) -> list[bytes]:
+    """Checksum/seq failure: unsubscribe + subscribe `books` (a full snapshot follows)."""
+    arg = [{"instType": "SPOT", "channel": "books", "instId": symbol}]
+    return [dumps({"op": "unsubscribe", "args": arg}), dumps({"op": "subscribe", "args": arg})]
+
+
+def parse_instruments(body: bytes) -> list[dict]:
+    """GET /api/v2/spot/public/symbols -> [{symbol, base, quote, market, tick_size, lot_size}]."""
+    doc = rest_json(body, "bitget")
+    if doc.get("code") not in ("00000", None):
+        raise ValueError(f"bitget: symbols error {doc.get('code')}: {doc.get('msg')}")
+    return [{
+        "symbol": p["symbol"], "base": p["baseCoin"], "quote": p["quoteCoin"], "market": "spot",
+        "tick_size": 10.0 ** -int(p["pricePrecision"]),
+        "lot_size": 10.0 ** -int(p["quantityPrecision"]),
+    } for p in doc["data"]]
+
+
+def trades_request(symbol: str, from_id: int = 0) -> tuple[str, dict]:
+    """GET /api/v2/spot/market/fills: the newest 500 trades (the caller keeps id > from_id)."""
+    return "/api/v2/spot/market/fills", {"symbol": symbol, "limit": 500}
+
+
+def parse_trades(body: bytes) -> list[tuple]:
+    """-> [(trade_id, ts_ns, price, size, taker side)]."""
+    doc = rest_json(body, "bitget")
+    return [(id_from_str(t["tradeId"]), int(t["ts"]) * MS, float(t["price"]), float(t["size"]),
+             SIDES[t["side"]]) for t in doc["data"]]
+
+
+LIMITS = Limits(
+    streams_per_connection=50,      # max 1000 channels, "strongly recommended <= 50"
+    subscribe_msgs_per_s=10.0,      # 10 messages/s per connection, the text "ping" included
+    connect_attempts=300,           # 300 connection requests per IP per 5 minutes
+    connect_window_s=300.0,
+    max_connection_age_s=24 * 3600.0,   # forcibly disconnected every 24 hours: rotate before
+    symbols_per_subscribe=25,       # args per subscribe message (keeps frames small)
+    stale_after_s=30.0,
+)
+
+VENUE = Venue(
+    name="bitget",
+    ws_url="wss://ws.bitget.com/v2/ws/public",
+    rest_url="https://api.bitget.com",
+    decoder=BitgetDecoder,
+    limits=LIMITS,
+    ping=Ping(mode="text", interval_s=30.0, payload=b"ping", pong=b"pong"),
+    channels=("trades", "quotes", "book"),
+    markets=("spot",),
+    book_rule="bitget",
+    book_depth=20,
+    subscribe=subscribe,
+    snapshot_request=None,          # `books` pushes the full book first
+    parse_snapshot=None,
+    instruments_request=("/api/v2/spot/public/symbols", {}),
+    parse_instruments=parse_instruments,
+    trades_request=trades_request,
+    parse_trades=parse_trades,
+    rest_weight_per_s=10.0,
+    extra={"resync_messages": resync_messages, "checksum": "bitget", "checksum_levels": 25,
+           "subscriptions_per_hour": 240},
+)

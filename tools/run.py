@@ -1,0 +1,152 @@
+"""`tickring run [--config FILE] [--duration S]`: run the appliance in the foreground.
+
+Without --config it is the demo: the built-in exchange simulator (every implemented venue,
+>= 100 instruments each) in its own process, the appliance against it in namespace "demo",
+and the live status view once a second. --duration stops it cleanly (exit 0) for scripts.
+Under systemd: `tickring run --config /etc/tickring/tickring.toml` (see docs/operations.md).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import click
+
+from tools.errors import friendly
+
+SIM_START_TIMEOUT_S = 30.0
+
+
+class SimProcess:
+    """The exchange simulator as a child process (`python -m feeds.sim ... --json`)."""
+
+    def __init__(self, venues: list[str], symbols: int, rate: float, seed: int, log_dir: str):
+        from appliance.supervisor import _child_preexec
+        os.makedirs(log_dir, exist_ok=True)
+        self.log_path = os.path.join(log_dir, "sim.log")
+        self.out_path = os.path.join(log_dir, "sim.json")
+        with open(self.out_path, "wb") as out, open(self.log_path, "ab") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "feeds.sim", "--venues", ",".join(venues), "--symbols", str(symbols),
+                 "--rate", str(rate), "--seed", str(seed), "--json"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+                preexec_fn=_child_preexec(None, os.getpid()))
+        self.endpoints = self._wait_for_urls(venues)
+
+    def _wait_for_urls(self, venues: list[str]) -> dict:
+        deadline = time.monotonic() + SIM_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise click.ClickException(f"the simulator exited with code {self.proc.returncode}; "
+                                           f"see {self.log_path}")
+            with open(self.out_path, "rb") as f:
+                line = f.readline()
+            if line.endswith(b"\n"):
+                return endpoints_from(json.loads(line), venues)
+            time.sleep(0.05)
+        self.stop()
+        raise click.ClickException(f"the simulator did not start within {SIM_START_TIMEOUT_S:.0f}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def endpoints_from(info: dict, venues: list[str]) -> dict:
+    """venue -> {url, rest_url, symbols} from the simulator's JSON line (asking /_sim/info for
+    the instrument lists when the line does not carry them)."""
+    urls = info.get("venues", info)
+    symbols = info.get("symbols") or {}
+    out = {}
+    for v in venues:
+        u = urls.get(v)
+        if not isinstance(u, dict):
+            raise click.ClickException(f"the simulator did not report venue {v!r}: {info}")
+        out[v] = {"url": u.get("ws") or u.get("url", ""), "rest_url": u.get("rest") or u.get("rest_url", "")}
+    if not all(symbols.get(v) for v in venues):
+        first = out[venues[0]]["rest_url"]
+        with urllib.request.urlopen(f"{first}/_sim/info", timeout=10) as resp:
+            symbols = json.loads(resp.read()).get("symbols", {})
+    for v in venues:
+        out[v]["symbols"] = list(symbols.get(v, []))
+    return out
+
+
+def demo_dirs() -> tuple[str, str]:
+    base = os.path.join(tempfile.gettempdir(), f"tickring-demo-{os.getuid()}")
+    return base, os.path.join(base, "logs")
+
+
+def run_appliance(cfg, duration: float | None, view: bool | None, out=None, on_status=None) -> int:
+    """Start the simulator when the config asks for it, then the supervisor; return its exit code."""
+    from appliance.status_view import StatusView
+    from appliance.supervisor import Supervisor
+    log_dir = ""
+    sim = None
+    out = out or sys.stdout
+    if cfg.simulator.enabled:
+        base, log_dir = demo_dirs()
+        if cfg.namespace != "demo":
+            log_dir = os.path.join(base, cfg.namespace or "default", "logs")
+    venues = [v.name for v in cfg.enabled_venues]
+    if view is None:
+        view = out.isatty() or cfg.simulator.enabled
+    hints = [f"try: tickring tail {cfg.shm_name(venues[0]) if venues else '<ring>'}   "
+             f"tickring inspect   (Ctrl-C stops)"] + ([f"logs: {log_dir}"] if log_dir else [])
+    status_view = StatusView(out, hints) if view else None
+    log_file = os.path.join(log_dir, "supervisor.log") if (log_dir and status_view and status_view.tty) else None
+    if log_file:
+        os.makedirs(log_dir, exist_ok=True)
+    logging.basicConfig(level=cfg.log_level.upper(), filename=log_file,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    def on_tick(snap):
+        if status_view is not None:
+            status_view(snap)
+        if on_status is not None:
+            on_status(snap)
+
+    try:
+        endpoints = None
+        if cfg.simulator.enabled:
+            s = cfg.simulator
+            sim = SimProcess(venues, s.symbols, s.rate, s.seed, log_dir)
+            endpoints = sim.endpoints
+        sup = Supervisor(cfg, endpoints=endpoints, on_status=on_tick, log_dir=log_dir,
+                         extra_info={"simulator": bool(sim)})
+        return sup.run(duration)
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML config (docs/configuration.md). Without it: the demo against the simulator.")
+@click.option("--duration", type=float, help="Stop cleanly after this many seconds (exit 0).")
+@click.option("--view/--no-view", default=None, help="Live status view (default: on a terminal or in the demo).")
+@click.option("--symbols", type=click.IntRange(1), default=100, show_default=True,
+              help="Demo only: instruments per venue.")
+@click.option("--rate", type=click.FloatRange(min=1), default=200.0, show_default=True,
+              help="Demo only: simulated messages per second per venue.")
+@friendly
+def command(config_path, duration, view, symbols, rate):
+    """Run the appliance (the demo against the built-in simulator without --config)."""
+    from appliance import config
+    if config_path:
+        cfg = config.load(config_path)
+    else:
+        cfg = config.demo(symbols=symbols, rate=rate)
+    sys.exit(run_appliance(cfg, duration, view))

@@ -8,6 +8,7 @@ in O(1), without locks, and never blocks the writer.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -16,7 +17,8 @@ from .errors import SegmentNotFound
 from .segment import Segment, list_segments, unlink
 
 _T = {name: w.index for name, w in L.TABLE.items()}
-_MAX_RETRIES = 100_000
+_SPINS_BEFORE_YIELD = 1000
+_STUCK_AFTER_S = 2.0        # a writer preempted mid-write is normal; this long is not
 
 
 class TableNotFound(SegmentNotFound):
@@ -101,14 +103,23 @@ class Table:
         u = self._u64
         k = self._seq_index0 + i * self._stride_words
         rows = self.rows
-        for _ in range(_MAX_RETRIES):
+        tries = 0
+        deadline = None
+        while True:
             s1 = u[k]
-            if s1 & 1:
-                continue
-            row = rows[i].copy()
-            if u[k] == s1:
-                return row
-        raise TimeoutError(f"table {self.name!r} slot {i} stayed busy; is its writer stuck?")
+            if not s1 & 1:
+                row = rows[i].copy()
+                if u[k] == s1:
+                    return row
+            tries += 1
+            if tries >= _SPINS_BEFORE_YIELD:
+                # the writer was preempted mid-write: let it run instead of burning its core
+                if deadline is None:
+                    deadline = time.monotonic() + _STUCK_AFTER_S
+                elif time.monotonic() > deadline:
+                    raise TimeoutError(f"table {self.name!r} slot {i} stayed busy for "
+                                       f"{_STUCK_AFTER_S} s; is its writer stuck?")
+                os.sched_yield()
 
     def version(self, i: int) -> int:
         """Slot i's sequence: even and unchanged means nothing new was written."""

@@ -1,0 +1,66 @@
+"""Connection planning from a venue's declared limits.
+
+Streams (symbol x channel) are sharded so no socket carries more than
+`Limits.streams_per_connection`; `Venue.subscribe(symbols, channels)` turns each shard into one
+or more sockets (a venue with several routes, e.g. Binance USD-M /public and /market, returns
+one entry per route). Start times are staggered so the initial connects use at most half of
+`connect_attempts` per `connect_window_s`: the other half stays free for reconnects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .venue import Venue
+
+
+@dataclass(frozen=True)
+class ConnectionPlan:
+    """One socket to keep open for ever."""
+    index: int                 # 0.. within the venue (STATUS records carry it)
+    path: str                  # appended to the venue's websocket base URL
+    messages: tuple            # subscribe messages (bytes or str), sent through the rate limiter
+    symbols: tuple[str, ...]
+    channels: tuple[str, ...]
+    start_delay_s: float       # staggered start
+
+
+def shards(symbols: list[str], channels: list[str], streams_per_connection: int) -> list[list[str]]:
+    """Symbols split so that len(shard) * len(channels) <= streams_per_connection."""
+    per = max(1, streams_per_connection // max(1, len(channels)))
+    return [symbols[i:i + per] for i in range(0, len(symbols), per)]
+
+
+def _as_messages(msgs) -> tuple:
+    out = []
+    for m in msgs:
+        if isinstance(m, (bytes, bytearray, str)):
+            out.append(m)
+        else:                                   # a dict/list: JSON-encode it
+            import orjson
+            out.append(orjson.dumps(m))
+    return tuple(out)
+
+
+def plan(venue: Venue, symbols: list[str], channels: list[str] | None = None) -> list[ConnectionPlan]:
+    """The sockets for `symbols` x `channels` on `venue`, honouring its declared limits."""
+    if not symbols:
+        raise ValueError(f"no symbols given for venue {venue.name!r}")
+    channels = list(channels or venue.channels)
+    unknown = [c for c in channels if c not in venue.channels]
+    if unknown:
+        raise ValueError(f"venue {venue.name!r} has no channel(s) {', '.join(unknown)}; "
+                         f"it offers: {', '.join(venue.channels)}")
+    if venue.subscribe is None:
+        raise ValueError(f"venue {venue.name!r} declares no subscribe()")
+    lim = venue.limits
+    # half the connect budget for the initial wave, the other half left for reconnects
+    budget = max(1, lim.connect_attempts // 2)
+    spacing = lim.connect_window_s / budget
+    out: list[ConnectionPlan] = []
+    for shard in shards(list(symbols), channels, lim.streams_per_connection):
+        for path, msgs in venue.subscribe(shard, channels):
+            i = len(out)
+            # evenly spread: never more than `budget` initial connects in one window
+            out.append(ConnectionPlan(i, path or "", _as_messages(msgs), tuple(shard),
+                                      tuple(channels), round(i * spacing, 6) if i else 0.0))
+    return out

@@ -1,0 +1,72 @@
+"""Connection planning respects each venue's declared limits."""
+from __future__ import annotations
+
+import pytest
+
+import feeds
+from feeds.decoder import Decoder
+from feeds.planner import plan, shards
+from feeds.venue import Limits, Ping, Venue
+
+
+def fake_venue(streams=10, attempts=4, window=2.0, routes=("/ws",)):
+    def subscribe(symbols, channels):
+        return [(r, [{"op": "subscribe", "args": [f"{c}:{s}" for s in symbols for c in channels]}])
+                for r in routes]
+    return Venue(name="fake", ws_url="ws://x", rest_url="http://x", decoder=Decoder,
+                 limits=Limits(streams_per_connection=streams, subscribe_msgs_per_s=5,
+                               connect_attempts=attempts, connect_window_s=window),
+                 ping=Ping("none"), channels=("trades", "quotes", "book"), subscribe=subscribe)
+
+
+def test_shards_never_exceed_streams_per_connection():
+    syms = [f"S{i}" for i in range(23)]
+    for per_conn in (1, 3, 10, 1024):
+        for chans in (["trades"], ["trades", "book"], ["trades", "quotes", "book"]):
+            parts = shards(syms, chans, per_conn)
+            assert sum(parts, []) == syms
+            assert all(len(p) * len(chans) <= max(per_conn, len(chans)) for p in parts)
+
+
+def test_plan_shards_and_staggers():
+    v = fake_venue(streams=6, attempts=4, window=2.0)
+    syms = [f"S{i}" for i in range(7)]
+    p = plan(v, syms, ["trades", "book"])
+    assert [c.symbols for c in p] == [("S0", "S1", "S2"), ("S3", "S4", "S5"), ("S6",)]
+    assert all(len(c.symbols) * len(c.channels) <= 6 for c in p)
+    assert [c.index for c in p] == [0, 1, 2]
+    # initial connects use at most half the budget (2 per 2 s window) -> 1 s apart
+    assert [c.start_delay_s for c in p] == [0.0, 1.0, 2.0]
+    for k in range(len(p)):
+        in_window = [c for c in p if k * 1.0 <= c.start_delay_s < k * 1.0 + 2.0]
+        assert len(in_window) <= 2
+    assert all(isinstance(m, bytes) for c in p for m in c.messages)
+
+
+def test_plan_one_socket_per_route():
+    v = fake_venue(routes=("/public", "/market"))
+    p = plan(v, ["A"], ["trades"])
+    assert [c.path for c in p] == ["/public", "/market"]
+
+
+def test_plan_refuses_unknown_channels_and_no_symbols():
+    v = fake_venue()
+    with pytest.raises(ValueError, match="no channel"):
+        plan(v, ["A"], ["candles"])
+    with pytest.raises(ValueError, match="no symbols"):
+        plan(v, [], None)
+
+
+@pytest.mark.parametrize("name", feeds.implemented())
+def test_real_venues_plan_within_limits(name):
+    v = feeds.venue(name)
+    syms = {"okx": [f"C{i}-USDT" for i in range(50)]}.get(name, [f"C{i}USDT" for i in range(50)])
+    p = plan(v, syms, list(v.channels))
+    assert p
+    lim = v.limits
+    for c in p:
+        assert len(c.symbols) * len(c.channels) <= max(lim.streams_per_connection, len(c.channels))
+    budget = max(1, lim.connect_attempts // 2)
+    starts = sorted(c.start_delay_s for c in p)
+    for i, s in enumerate(starts):
+        assert sum(1 for t in starts if s <= t < s + lim.connect_window_s) <= budget

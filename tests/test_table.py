@@ -21,8 +21,10 @@ def _row(k: int):
 
 def _table_writer(name, stop, started):
     t = shm.Table.attach(name)
+    for i in range(t.slots):           # every slot holds a real row before readers look
+        t.write(i, _row(i))
     started.set()
-    k = 0
+    k = t.slots
     while not stop.is_set():
         for i in range(t.slots):
             t.write(i, _row(k))

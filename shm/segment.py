@@ -48,10 +48,15 @@ def list_segments(magic: int | None = None) -> list[str]:
     return names
 
 
+def _format(field: np.dtype) -> str:
+    """A field's format string; sub-arrays keep their shape ("(20, 2)<f8", not "|V320")."""
+    return f"{field.shape}{field.base.str}" if field.subdtype else field.str
+
+
 def dtype_to_json(dtype: np.dtype) -> str:
     names = list(dtype.names)
     return json.dumps({"names": names,
-                       "formats": [dtype.fields[n][0].str for n in names],
+                       "formats": [_format(dtype.fields[n][0]) for n in names],
                        "offsets": [dtype.fields[n][1] for n in names],
                        "itemsize": dtype.itemsize})
 

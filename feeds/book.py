@@ -1,0 +1,444 @@
+"""Per-instrument L2 books: snapshot + deltas under each venue's sequence rule.
+
+The decoder already packed every level into its RecordBatch and described each book message
+with a BookEvent (feeds/decoder.py); the keeper reads those levels back from the batch (no
+second JSON parse) and touches only the levels of the message.
+
+What the ring shows a consumer, per instrument:
+- while the book is in sync: the deltas as the venue sent them;
+- on a sequence gap: STATUS GAP (price = expected id, size = received id); the instrument's
+  book records are then held back (the keeper buffers them) until the book is rebuilt;
+- after a resync: STATUS RESYNC (price = update id of the rebuilt book), then the book as
+  BOOK records flagged SNAPSHOT|RESYNCED (the first one clears the consumer's book), then
+  deltas again.
+Other instruments are never touched by one instrument's gap.
+
+Two ways to rebuild, declared per rule:
+- seed "rest": the venue's deltas need a REST snapshot (Binance, Gate.io, KuCoin). Deltas are
+  buffered while it is fetched; buffered deltas newer than the snapshot are applied on top, and
+  the merged book is published, so nothing between snapshot and stream is lost.
+- seed "venue": the venue sends a snapshot on subscribe (Bybit, OKX, Coinbase, Kraken,
+  Bitget). The worker gets a fresh one by rotating the connection (make-before-break).
+
+Crossed books are counted once per crossing (ring counter `crossed`, STATUS CROSSED) and the
+last record of the offending message gets Flag.CROSSED. Checksums: a venue that publishes one
+gives `Venue.extra["book_checksum"](bids, asks, instrument) -> int` (levels best first as
+(price, size) floats); a mismatch is treated like a gap (STATUS CHECKSUM, resync).
+"""
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass
+from itertools import islice
+from typing import Callable
+
+from sortedcontainers import SortedDict
+
+from shm.batch import RecordBatch
+from shm.record import RECORD_SIZE, Flag, Kind, Side, Status
+
+# side, flags, price, size of one packed RECORD (offsets 29, 30, 32, 40)
+LEVEL = struct.Struct("<29xBHdd16x")
+assert LEVEL.size == RECORD_SIZE
+_FLAGS = struct.Struct("<H")
+FLAGS_OFFSET = 30
+
+APPLY, DROP, GAP, RESET = 0, 1, 2, 3
+SYNCED, WAITING = 0, 1
+MAX_BUFFERED = 20_000          # deltas held per instrument while a snapshot is fetched
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A venue's sequence rule.
+
+    check: "range"     - first <= last_id + 1 <= last; events with last <= last_id are stale
+                         (Binance spot U/u, Gate.io U/u, KuCoin sequenceStart/End)
+           "prev"      - prev == last_id (Binance USD-M pu, OKX prevSeqId)
+           "increment" - last == last_id + 1 (Bybit u, Bitget seq)
+           "none"      - no sequence (Coinbase level2, Kraken v2: checksum instead)
+    """
+    name: str
+    seed: str                   # "rest" or "venue"
+    check: str
+    reset_on_one: bool = False  # Bybit: u == 1 => service restarted, the delta is a snapshot
+    seq_reset: bool = False     # OKX: seqId < prevSeqId => sequence restarted after maintenance
+    truncate: bool = False      # Kraken: keep only book_depth levels (its checksum needs it)
+
+
+RULES = {
+    "binance_spot": Rule("binance_spot", "rest", "range"),
+    "binance_usdm": Rule("binance_usdm", "rest", "prev"),
+    "bybit": Rule("bybit", "venue", "increment", reset_on_one=True),
+    "okx": Rule("okx", "venue", "prev", seq_reset=True),
+    "coinbase": Rule("coinbase", "venue", "none"),
+    "kraken": Rule("kraken", "venue", "none", truncate=True),
+    "bitget": Rule("bitget", "venue", "increment"),
+    "gateio": Rule("gateio", "rest", "range"),
+    "kucoin": Rule("kucoin", "rest", "range"),
+    "": Rule("", "venue", "none"),
+}
+
+
+def rule(name: str) -> Rule:
+    try:
+        return RULES[name]
+    except KeyError:
+        raise KeyError(f"unknown book rule {name!r}; known: {', '.join(r for r in RULES if r)}") from None
+
+
+class Book:
+    """One instrument's L2 book. Bids are keyed by -price so both sides iterate best first."""
+
+    __slots__ = ("instrument", "bids", "asks", "last_id", "state", "fresh", "crossed",
+                 "buffer", "requested_ns", "resyncs", "gaps", "after_gap")
+
+    def __init__(self, instrument: int):
+        self.instrument = instrument
+        self.bids: SortedDict = SortedDict()
+        self.asks: SortedDict = SortedDict()
+        self.last_id = -1
+        self.state = WAITING
+        self.fresh = False          # just seeded from REST: the first delta may straddle
+        self.crossed = False
+        self.buffer: list[tuple] = []   # (first, last, prev, levels) held while WAITING
+        self.requested_ns = 0       # when a snapshot was requested (0 = none outstanding)
+        self.resyncs = 0
+        self.gaps = 0
+        self.after_gap = False      # the next sync is a RE-sync (STATUS RESYNC, Flag.RESYNCED)
+
+    def clear(self) -> None:
+        self.bids.clear()
+        self.asks.clear()
+        self.crossed = False
+
+    def apply(self, levels) -> None:
+        """Apply (side, price, size) levels; size 0 deletes (deleting an unknown level is normal)."""
+        bids, asks = self.bids, self.asks
+        for side, price, size in levels:
+            if side == 1:
+                if size:
+                    bids[-price] = size
+                else:
+                    bids.pop(-price, None)
+            elif size:
+                asks[price] = size
+            else:
+                asks.pop(price, None)
+
+    def best(self) -> tuple[float, float, float, float]:
+        """(bid price, bid size, ask price, ask size); 0.0 for an empty side."""
+        if self.bids:
+            k, bs = self.bids.peekitem(0)
+            bp = -k
+        else:
+            bp = bs = 0.0
+        if self.asks:
+            ap, az = self.asks.peekitem(0)
+        else:
+            ap = az = 0.0
+        return bp, bs, ap, az
+
+    def top(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """The best n levels of each side as (price, size), best first."""
+        bids = [(-k, v) for k, v in islice(self.bids.items(), n)]
+        asks = list(islice(self.asks.items(), n))
+        return bids, asks
+
+    def truncate(self, n: int) -> None:
+        while len(self.bids) > n:
+            self.bids.popitem(-1)
+        while len(self.asks) > n:
+            self.asks.popitem(-1)
+
+
+def _or_flags(buf, start: int, end: int, flag: int) -> None:
+    """Set a flag on records [start, end) of a packed batch, in place."""
+    for i in range(start, end):
+        off = i * RECORD_SIZE + FLAGS_OFFSET
+        _FLAGS.pack_into(buf, off, _FLAGS.unpack_from(buf, off)[0] | flag)
+
+
+def levels_of(buf, start: int, end: int) -> list[tuple[int, float, float]]:
+    """(side, price, size) of records [start, end) of a packed batch."""
+    mv = memoryview(buf)[start * RECORD_SIZE:end * RECORD_SIZE]
+    return [(side, price, size) for side, _flags, price, size in LEVEL.iter_unpack(mv)]
+
+
+class BookKeeper:
+    """All books of one worker (one venue). Single-threaded, called once per frame.
+
+    writer: the ring writer (STATUS records, published snapshots); counters via ring.add().
+    request_snapshot(instrument): called when a book needs rebuilding (the worker fetches the
+    REST snapshot and calls `rest_snapshot()`, or rotates the connection for a venue snapshot).
+    table: optional feeds.book_table.BookTable, written at most once per frame per instrument.
+    """
+
+    def __init__(self, rule_name: str, writer=None, ring=None,
+                 request_snapshot: Callable[[int], None] | None = None, table=None,
+                 depth: int = 20, checksum: Callable | None = None, clock=time.time_ns):
+        self.rule = rule(rule_name)
+        self.writer = writer
+        self.ring = ring
+        self.request_snapshot = request_snapshot or (lambda instrument: None)
+        self.table = table
+        self.depth = depth
+        self.checksum = checksum
+        self.books: dict[int, Book] = {}
+        self.dirty: set[int] = set()
+        self.overlap = False        # a connection rotation is in progress: duplicates expected
+        self.clock = clock
+        self._batch = RecordBatch(256)
+        self.gaps = self.resyncs = self.crossings = self.checksum_errors = 0
+
+    # -- bookkeeping helpers -----------------------------------------------------------------
+    def book(self, instrument: int) -> Book:
+        b = self.books.get(instrument)
+        if b is None:
+            b = self.books[instrument] = Book(instrument)
+        return b
+
+    def _status(self, code: Status, instrument: int, a: float = 0.0, b: float = 0.0) -> None:
+        if self.writer is not None:
+            self.writer.status(code, instrument, a, b)
+
+    def _count(self, name: str) -> None:
+        if self.ring is not None:
+            self.ring.add(name)
+
+    # -- the per-frame entry point -------------------------------------------------------------
+    def check(self, events, buf) -> list[tuple[int, int]] | None:
+        """Apply a frame's book events; return record ranges [start, end) to hold back (or None).
+
+        `buf` is the decoder's batch buffer; flags of its records may be edited in place
+        (SNAPSHOT for a Bybit u == 1 reset, CROSSED, RESYNCED).
+        """
+        drops = None
+        for ev in events:
+            b = self.books.get(ev.instrument)
+            if b is None:
+                b = self.book(ev.instrument)
+            resync = ev.snapshot and b.after_gap and b.state == WAITING
+            verdict = self._verdict(b, ev)
+            if verdict == APPLY:
+                if ev.snapshot:
+                    b.clear()
+                    if resync:
+                        _or_flags(buf, ev.start, ev.end, Flag.RESYNCED)
+                b.apply(levels_of(buf, ev.start, ev.end))
+                self._after_apply(b, ev, buf)
+            elif verdict == RESET:          # Bybit u == 1: consumers must treat it as a snapshot
+                b.clear()
+                b.apply(levels_of(buf, ev.start, ev.end))
+                _or_flags(buf, ev.start, ev.end, Flag.SNAPSHOT)
+                self._after_apply(b, ev, buf)
+            else:
+                if verdict == GAP:
+                    self._gap(b, ev, buf)
+                elif b.state == WAITING and self.rule.seed == "rest" and not ev.snapshot:
+                    self._hold(b, ev, buf)
+                if ev.end > ev.start:
+                    if drops is None:
+                        drops = []
+                    drops.append((ev.start, ev.end))
+        return drops
+
+    def _verdict(self, b: Book, ev) -> int:
+        r = self.rule
+        if ev.snapshot:
+            if self.overlap and b.state == SYNCED and 0 <= ev.last <= b.last_id:
+                return DROP                  # the new socket's snapshot is older than our book
+            if b.state == WAITING:
+                self._synced(b, ev.last)
+            b.last_id = ev.last
+            return APPLY
+        if b.state == WAITING:
+            if r.seed == "rest" and not b.requested_ns:
+                self._request(b)
+            return DROP
+        last, last_id = ev.last, b.last_id
+        check = r.check
+        if check == "none" or last < 0:
+            return APPLY
+        if r.reset_on_one and last == 1:
+            b.last_id = 1
+            return RESET
+        if b.fresh:                         # first delta after a REST snapshot may straddle it
+            if last <= last_id:
+                return DROP
+            first = ev.first if ev.first >= 0 else last
+            if check == "prev" and first <= last_id <= last or check != "prev" and first <= last_id + 1:
+                b.fresh = False
+                b.last_id = last
+                return APPLY
+            return GAP
+        if check == "range":
+            if last <= last_id:
+                return DROP
+            if ev.first > last_id + 1:
+                return GAP
+        elif check == "prev":
+            prev = ev.prev
+            if prev != last_id:
+                if r.seq_reset and last < prev:
+                    b.last_id = last
+                    return APPLY
+                if last <= last_id:
+                    return DROP
+                return GAP
+        else:  # increment
+            if last != last_id + 1:
+                if last <= last_id:
+                    return DROP
+                return GAP
+        b.last_id = last
+        return APPLY
+
+    def _after_apply(self, b: Book, ev, buf) -> None:
+        if self.rule.truncate:
+            b.truncate(self.depth)
+        if self.checksum is not None and ev.checksum is not None:
+            bids, asks = b.top(self.depth)
+            if self.checksum(bids, asks, b.instrument) != ev.checksum:
+                self.checksum_errors += 1
+                self._status(Status.CHECKSUM, b.instrument, float(ev.checksum), 0.0)
+                self._gap(b, ev, buf, status=False)
+                return
+        if b.bids and b.asks:
+            crossed = -b.bids.peekitem(0)[0] >= b.asks.peekitem(0)[0]
+            if crossed and not b.crossed:
+                self.crossings += 1
+                self._count("crossed")
+                bp, _, ap, _ = b.best()
+                self._status(Status.CROSSED, b.instrument, bp, ap)
+                if ev.end > ev.start:
+                    _or_flags(buf, ev.end - 1, ev.end, Flag.CROSSED)
+            b.crossed = crossed
+        self.dirty.add(b.instrument)
+
+    # -- gaps and resyncs ------------------------------------------------------------------------
+    def _gap(self, b: Book, ev, buf, status: bool = True) -> None:
+        expected = b.last_id + 1 if self.rule.check != "prev" else b.last_id
+        received = (ev.prev if self.rule.check == "prev" else ev.first if ev.first >= 0 else ev.last)
+        self.gaps += 1
+        b.gaps += 1
+        self._count("gaps")
+        if status:
+            self._status(Status.GAP, b.instrument, float(expected), float(received))
+        b.state = WAITING
+        b.fresh = False
+        b.after_gap = True
+        b.clear()
+        b.buffer.clear()
+        b.requested_ns = 0
+        self.dirty.add(b.instrument)
+        if self.rule.seed == "rest":
+            self._hold(b, ev, buf)
+        self._request(b)
+
+    def _request(self, b: Book) -> None:
+        b.requested_ns = self.clock()
+        self.request_snapshot(b.instrument)
+
+    def _hold(self, b: Book, ev, buf) -> None:
+        if len(b.buffer) >= MAX_BUFFERED:       # the snapshot is late: what we hold is useless
+            b.buffer.clear()
+        b.buffer.append((ev.first, ev.last, ev.prev, levels_of(buf, ev.start, ev.end)))
+
+    def _synced(self, b: Book, last_id: int) -> None:
+        """The book became valid again (venue snapshot or merged REST snapshot)."""
+        b.state = SYNCED
+        b.requested_ns = 0
+        b.buffer.clear()
+        b.last_id = last_id
+        if b.after_gap:
+            b.after_gap = False
+            b.resyncs += 1
+            self.resyncs += 1
+            self._count("resyncs")
+            self._status(Status.RESYNC, b.instrument, float(last_id), 0.0)
+
+    def overdue(self, older_than_ns: int) -> list[int]:
+        """Instruments whose requested snapshot has not arrived for `older_than_ns` (ask again)."""
+        now = self.clock()
+        out = []
+        for b in self.books.values():
+            if b.state == WAITING and b.requested_ns and now - b.requested_ns > older_than_ns:
+                b.requested_ns = now
+                out.append(b.instrument)
+        return out
+
+    def venue_snapshot_done(self, instrument: int) -> bool:
+        """True if the instrument is in sync (used by the worker after a rotation)."""
+        b = self.books.get(instrument)
+        return b is not None and b.state == SYNCED
+
+    def rest_snapshot(self, instrument: int, last_id: int, bids, asks, ts_recv: int = 0) -> bool:
+        """A REST snapshot arrived: seed the book, replay what was buffered, publish the result.
+
+        Returns False when the snapshot is older than the buffered stream (the caller fetches
+        another one). bids/asks: iterables of (price, size) as numbers or decimal strings.
+        """
+        b = self.book(instrument)
+        if b.state == SYNCED:                  # a late answer to an old request
+            return True
+        chk = self.rule.check
+        pending = [e for e in b.buffer if e[1] > last_id] if chk != "prev" else \
+            [e for e in b.buffer if e[1] >= last_id]
+        if pending:
+            first, last, prev, _ = pending[0]
+            ok = (first <= last_id <= last) if chk == "prev" else (first if first >= 0 else last) <= last_id + 1
+            if not ok:
+                b.requested_ns = 0
+                return False
+        b.clear()
+        b.apply((1, float(p), float(s)) for p, s in bids)
+        b.apply((2, float(p), float(s)) for p, s in asks)
+        cur = last_id
+        for first, last, prev, levels in pending:
+            if cur != last_id:                 # continuity inside the buffer
+                if chk == "prev" and prev != cur or chk != "prev" and first > cur + 1:
+                    b.buffer = [e for e in b.buffer if e[1] > cur]
+                    b.requested_ns = 0
+                    return False
+            b.apply(levels)
+            cur = last
+        resync = b.after_gap
+        self._synced(b, cur)
+        b.fresh = not pending                  # the first live delta may straddle the snapshot
+        if self.rule.truncate:
+            b.truncate(self.depth)
+        self.publish_book(b, cur, ts_recv, Flag.SNAPSHOT | (Flag.RESYNCED if resync else 0))
+        b.crossed = bool(b.bids and b.asks and -b.bids.peekitem(0)[0] >= b.asks.peekitem(0)[0])
+        self.dirty.add(instrument)
+        self.flush_table(ts_recv)
+        return True
+
+    def publish_book(self, b: Book, update_id: int, ts_recv: int, flags: int) -> None:
+        """Publish the whole book as BOOK records (the first clears a consumer's book)."""
+        if self.writer is None:
+            return
+        out = self._batch
+        out.clear()
+        ts = ts_recv or self.clock()
+        for k, v in b.bids.items():
+            out.add(Kind.BOOK, b.instrument, 0, ts, Side.BID, flags, -k, v, update_id)
+        for k, v in b.asks.items():
+            out.add(Kind.BOOK, b.instrument, 0, ts, Side.ASK, flags, k, v, update_id)
+        if out.n:
+            out.mark_last()
+            self.writer.publish_buffer(out.buf, out.n)
+
+    # -- shm top-N table ---------------------------------------------------------------------------
+    def flush_table(self, ts_recv: int = 0) -> None:
+        """Write each instrument touched by this frame into the top-N table once."""
+        dirty = self.dirty
+        if not dirty:
+            return
+        table = self.table
+        if table is not None:
+            books = self.books
+            for i in dirty:
+                table.update(books[i], self.depth, ts_recv)
+        dirty.clear()

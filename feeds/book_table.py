@@ -1,0 +1,99 @@
+"""Top-N levels and top of book per instrument in a shared-memory seqlock table.
+
+Slot i holds instrument id i (ids are global, from the registry), so a consumer reads one
+instrument's book in O(1) with `BookTable.attach(name).read(id)` and never blocks the worker.
+The keeper writes a slot at most once per websocket frame per instrument (feeds/book.py
+flush_table), after every book message of that frame was applied.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from shm.table import Table
+
+DEFAULT_DEPTH = 20
+DEFAULT_SLOTS = 4096
+SYNCED = 1          # `state` bits
+CROSSED = 2
+
+log = logging.getLogger("tickring.book_table")
+
+
+def book_dtype(depth: int = DEFAULT_DEPTH) -> np.dtype:
+    """One slot: header, top of book, then `depth` (price, size) levels per side, best first."""
+    return np.dtype([
+        ("instrument", "<u4"), ("n_bids", "<u2"), ("n_asks", "<u2"),
+        ("state", "<u4"), ("_pad", "<u4"),
+        ("ts_recv", "<i8"), ("update_id", "<i8"),
+        ("bid_price", "<f8"), ("bid_size", "<f8"), ("ask_price", "<f8"), ("ask_size", "<f8"),
+        ("bids", "<f8", (depth, 2)), ("asks", "<f8", (depth, 2)),
+    ])
+
+
+class BookTable:
+    """Writer and reader of the top-N book table."""
+
+    def __init__(self, table: Table):
+        self.table = table
+        self.name = table.name
+        self.depth = table.dtype["bids"].shape[0]
+        self._row = np.zeros(1, table.dtype)
+        self._warned = False
+
+    @classmethod
+    def create(cls, name: str, depth: int = DEFAULT_DEPTH, slots: int = DEFAULT_SLOTS,
+               exist_ok: bool = True) -> "BookTable":
+        return cls(Table.create(name, book_dtype(depth), slots, exist_ok=exist_ok))
+
+    @classmethod
+    def attach(cls, name: str) -> "BookTable":
+        return cls(Table.attach(name))
+
+    def update(self, book, depth: int, ts_recv: int = 0) -> None:
+        """Write one feeds.book.Book into its slot (its instrument id)."""
+        i = book.instrument
+        if i >= self.table.slots:
+            if not self._warned:
+                self._warned = True
+                log.warning("book table %s has %d slots; instrument %d (and higher) not shown",
+                            self.name, self.table.slots, i)
+            return
+        n = min(depth, self.depth)
+        bids, asks = book.top(n)
+        r = self._row
+        r["instrument"] = i
+        r["n_bids"] = len(bids)
+        r["n_asks"] = len(asks)
+        r["state"] = (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0)
+        r["ts_recv"] = ts_recv
+        r["update_id"] = book.last_id
+        lv = r["bids"][0]
+        lv[:] = 0.0
+        if bids:
+            lv[:len(bids)] = bids
+        la = r["asks"][0]
+        la[:] = 0.0
+        if asks:
+            la[:len(asks)] = asks
+        r["bid_price"], r["bid_size"] = bids[0] if bids else (0.0, 0.0)
+        r["ask_price"], r["ask_size"] = asks[0] if asks else (0.0, 0.0)
+        self.table.write(i, r[0])
+
+    def read(self, instrument: int) -> np.void:
+        """A consistent copy of one instrument's slot."""
+        return self.table.read(instrument)
+
+    def levels(self, instrument: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """(bids, asks) of one instrument as lists of (price, size), best first."""
+        row = self.read(instrument)
+        nb, na = int(row["n_bids"]), int(row["n_asks"])
+        return ([(float(p), float(s)) for p, s in row["bids"][:nb]],
+                [(float(p), float(s)) for p, s in row["asks"][:na]])
+
+    def close(self) -> None:
+        self.table.close()
+
+    def unlink(self) -> None:
+        self.table.unlink()

@@ -320,19 +320,30 @@ def load(path: str) -> Config:
         raise ConfigError(f"{path}: {e}") from None
 
 
+def simulated_venues() -> list[str]:
+    """Implemented venues the built-in simulator speaks (the demo runs all of them)."""
+    import importlib.util
+    try:
+        from feeds.sim.protocol import PROTOCOLS
+    except ImportError:
+        return []
+    _, implemented = _venue_names()
+    return [v for v in implemented if v in PROTOCOLS
+            and importlib.util.find_spec(PROTOCOLS[v].split(":")[0]) is not None]
+
+
 def demo(symbols: int = 100, rate: float = 200.0, namespace: str = "demo",
          parquet_root: str | None = None, venues: list[str] | None = None) -> Config:
     """The config `tickring run` uses without --config: every implemented venue against the
     built-in simulator, in its own namespace so it never touches a production appliance."""
     import tempfile
-    _, implemented = _venue_names()
     root = parquet_root or os.path.join(tempfile.gettempdir(), f"tickring-demo-{os.getuid()}", "parquet")
     data = {"namespace": namespace,
             "rings": {"capacity": 1 << 18},
             "metrics": {"port": 0},
             "compactor": {"parquet_root": root},
             "simulator": {"enabled": True, "symbols": symbols, "rate": rate},
-            "venues": {v: {} for v in (venues or implemented)}}
+            "venues": {v: {} for v in (venues or simulated_venues())}}
     return from_dict(data, source="<demo>")
 
 

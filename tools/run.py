@@ -28,6 +28,7 @@ class SimProcess:
     """The exchange simulator as a child process (`python -m feeds.sim ... --json`)."""
 
     def __init__(self, venues: list[str], symbols: int, rate: float, seed: int, log_dir: str):
+        """rate: messages per second per venue (the simulator's --rate is the total)."""
         from appliance.supervisor import _child_preexec
         os.makedirs(log_dir, exist_ok=True)
         self.log_path = os.path.join(log_dir, "sim.log")
@@ -35,7 +36,7 @@ class SimProcess:
         with open(self.out_path, "wb") as out, open(self.log_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "feeds.sim", "--venues", ",".join(venues), "--symbols", str(symbols),
-                 "--rate", str(rate), "--seed", str(seed), "--json"],
+                 "--rate", str(rate * len(venues)), "--seed", str(seed), "--json"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
                 preexec_fn=_child_preexec(None, os.getpid()))
         self.endpoints = self._wait_for_urls(venues)
@@ -68,7 +69,7 @@ def endpoints_from(info: dict, venues: list[str]) -> dict:
     """venue -> {url, rest_url, symbols} from the simulator's JSON line (asking /_sim/info for
     the instrument lists when the line does not carry them)."""
     urls = info.get("venues", info)
-    symbols = info.get("symbols") or {}
+    symbols = info.get("symbols") if isinstance(info.get("symbols"), dict) else {}
     out = {}
     for v in venues:
         u = urls.get(v)

@@ -1,0 +1,329 @@
+"""One planned websocket connection, kept open for ever.
+
+A `Connection` owns one entry of the connection plan (a set of subscriptions) and keeps a
+picows socket open for it: connect (through the venue's connect-attempt limiter), send the
+subscribe messages (through a token bucket at the venue's control-message rate), keep it alive
+per `Venue.ping`, detect staleness (no frame for `Limits.stale_after_s`), reconnect with capped
+exponential backoff and full jitter for ever, and rotate before a forced disconnect
+(`Limits.max_connection_age_s`, or a venue "shutdown" notice, or a book resync that needs the
+venue's snapshot): the new socket is opened and subscribed BEFORE the old one is closed.
+
+During a rotation both sockets deliver; the worker (feeds/worker.py) dedupes what they both
+carry (`Socket.incoming` marks the new one). The old socket is closed once the new one has
+delivered market data and a short grace period has passed, so the old one has caught up with
+everything the venue sent before the new subscription started.
+
+Frames go straight from picows's callback to the worker's handler (`handler(payload, socket)`):
+no queue, no task, no copy beyond the payload bytes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from typing import Callable
+
+from picows import WSAutoPingStrategy, WSCloseCode, WSListener, WSMsgType, ws_connect
+
+from .backoff import Backoff
+from .planner import ConnectionPlan
+from .ratelimit import TokenBucket, WindowLimiter
+from .venue import Venue
+
+log = logging.getLogger("tickring.feed")
+
+HANDOVER_GRACE_S = 0.5      # old socket kept this long after the new one delivered data
+HANDOVER_TIMEOUT_S = 15.0   # give up waiting for data on the new socket (quiet markets)
+CONNECT_TIMEOUT_S = 10.0
+
+
+def rotate_before(max_age_s: float) -> float:
+    """Age at which a planned rotation starts: 10 % (at most 10 min) before the forced cut."""
+    return max_age_s - min(600.0, max_age_s * 0.1)
+
+
+class Socket(WSListener):
+    """One picows websocket of a Connection; hands every data frame to the worker's handler."""
+
+    def __init__(self, conn: "Connection", serial: int):
+        self.conn = conn
+        self.serial = serial
+        self.handler = conn.handler
+        self.decoder = conn.make_decoder()
+        self.transport = None
+        self.opened_ns = time.time_ns()
+        self.last_frame_ns = 0
+        self.incoming = False          # the new socket of a rotation in progress
+        self.retired = False           # closed on purpose (rotation, stop)
+        self.got_data = False          # delivered market records (set by the worker)
+        self.closed = asyncio.get_running_loop().create_future()
+        self._partial: bytearray | None = None
+        ping = conn.venue.ping
+        self._pong = ping.pong
+        self._payload = ping.payload
+        self._ping_mode = ping.mode
+
+    # -- picows callbacks --------------------------------------------------------------------
+    def on_ws_connected(self, transport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport, frame) -> None:
+        mt = frame.msg_type
+        if mt is WSMsgType.TEXT or mt is WSMsgType.BINARY:
+            if frame.fin:
+                self.handler(frame.get_payload_as_bytes(), self)
+            else:                                   # fragmented message: rare, assemble it
+                self._partial = bytearray(frame.get_payload_as_bytes())
+        elif mt is WSMsgType.CONTINUATION:
+            if self._partial is not None:
+                self._partial += frame.get_payload_as_bytes()
+                if frame.fin:
+                    payload, self._partial = bytes(self._partial), None
+                    self.handler(payload, self)
+        elif mt is WSMsgType.CLOSE:
+            self.conn.close_reason = f"server closed: {frame.get_close_code()} {frame.get_close_reason()}"
+            transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+        elif mt is WSMsgType.PONG:
+            self.last_frame_ns = time.time_ns()
+
+    def on_ws_disconnected(self, transport) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self.conn._wake.set()
+
+    def send_user_specific_ping(self, transport) -> None:
+        if self._ping_mode == "text":
+            p = self._payload() if callable(self._payload) else self._payload
+            transport.send(WSMsgType.TEXT, p)
+        else:
+            transport.send_ping()
+
+    def is_user_specific_pong(self, frame) -> bool:
+        if self._ping_mode == "text":
+            if frame.msg_type is WSMsgType.PONG:
+                return True
+            pong = self._pong
+            return bool(pong) and pong in frame.get_payload_as_bytes()
+        return frame.msg_type is WSMsgType.PONG
+
+    # -- ours ----------------------------------------------------------------------------------
+    def send(self, msg) -> None:
+        if self.transport is not None and not self.transport.is_disconnected:
+            if isinstance(msg, str):
+                msg = msg.encode()
+            self.transport.send(WSMsgType.TEXT, msg)
+
+    def close(self) -> None:
+        self.retired = True
+        if self.transport is not None and not self.transport.is_disconnected:
+            try:
+                self.transport.send_close(WSCloseCode.OK)
+            except Exception:                    # already closing
+                pass
+            self.transport.disconnect()
+
+
+class Connection:
+    """Keeps one plan entry subscribed for ever. `run()` is the task; `rotate()` asks for a
+    make-before-break rotation; `stop()` ends it.
+
+    events: the worker, told about state changes (STATUS records, counters):
+        connected(conn, sock, reconnect: bool), disconnected(conn, sock, reason), stale(conn, sock),
+        overlap(conn, on: bool), rotated(conn, reason)
+    """
+
+    def __init__(self, plan: ConnectionPlan, venue: Venue, base_url: str,
+                 handler: Callable, make_decoder: Callable, events,
+                 connect_limiter: WindowLimiter | None = None,
+                 ssl_context: ssl.SSLContext | None = None, backoff: Backoff | None = None,
+                 stale_after_s: float | None = None, max_age_s: float | None = None):
+        self.plan = plan
+        self.index = plan.index
+        self.venue = venue
+        self.url = base_url.rstrip("/") + plan.path
+        self.handler = handler
+        self.make_decoder = make_decoder
+        self.events = events
+        lim = venue.limits
+        self.connect_limiter = connect_limiter or WindowLimiter(lim.connect_attempts, lim.connect_window_s)
+        self.subscribe_bucket = TokenBucket(max(0.1, lim.subscribe_msgs_per_s * 0.9), burst=1.0)
+        self.ssl_context = ssl_context
+        self.backoff = backoff or Backoff()
+        self.stale_after_s = stale_after_s if stale_after_s is not None else lim.stale_after_s
+        age = max_age_s if max_age_s is not None else lim.max_connection_age_s
+        self.rotate_after_s = rotate_before(age) if age > 0 else 0.0
+        self.current: Socket | None = None
+        self.incoming: Socket | None = None
+        self.close_reason = ""
+        self.connects = 0
+        self.rotations = 0
+        self._serial = 0
+        self._wake = asyncio.Event()
+        self._rotate_reason = ""
+        self._stopping = False
+
+    # -- control ---------------------------------------------------------------------------------
+    def rotate(self, reason: str) -> None:
+        """Ask for a planned rotation (idempotent while one is pending or running)."""
+        if not self._rotate_reason and self.incoming is None:
+            self._rotate_reason = reason
+            self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for s in (self.current, self.incoming):
+            if s is not None:
+                s.close()
+
+    # -- the task ----------------------------------------------------------------------------------
+    async def run(self) -> None:
+        if self.plan.start_delay_s:
+            await asyncio.sleep(self.plan.start_delay_s)
+        sock = None
+        while not self._stopping:
+            if sock is None:
+                sock = await self._open(reconnect=self.connects > 0)
+                if sock is None:
+                    break
+                self.current = sock
+            reason = await self._watch(sock)
+            if self._stopping:
+                break
+            if reason == "rotate":
+                new = await self._rotate(sock, self._rotate_reason or "age")
+                self._rotate_reason = ""
+                if new is not None:
+                    sock = self.current = new
+                continue
+            # unplanned: the socket dropped or went stale
+            if reason == "stale":
+                self.events.stale(self, sock)
+                sock.close()
+            self.backoff.disconnected()
+            self.events.disconnected(self, sock, self.close_reason or reason)
+            self.close_reason = ""
+            self.current = sock = None
+            delay = self.backoff.next_delay()
+            log.info("%s#%d: reconnecting in %.2f s (attempt %d)", self.venue.name, self.index,
+                     delay, self.backoff.attempt)
+            await self._sleep(delay)
+        self.current = None
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake up at once on stop()."""
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _open(self, reconnect: bool, incoming: bool = False) -> Socket | None:
+        """Connect and subscribe, retrying with backoff until it works (or we stop)."""
+        while not self._stopping:
+            await self.connect_limiter.acquire()
+            self._serial += 1
+            serial = self._serial
+            sock_box: list[Socket] = []
+
+            def factory():
+                s = Socket(self, serial)
+                s.incoming = incoming
+                sock_box.append(s)
+                return s
+            try:
+                await asyncio.wait_for(
+                    ws_connect(factory, self.url, ssl_context=self.ssl_context,
+                               websocket_handshake_timeout=CONNECT_TIMEOUT_S,
+                               logger_name=f"{self.venue.name}.{self.index}",
+                               **self._ping_kwargs()),
+                    CONNECT_TIMEOUT_S)
+            except Exception as e:                 # refused, DNS, TLS, handshake, timeout...
+                delay = self.backoff.next_delay()
+                log.warning("%s#%d: connect to %s failed (%s); retry in %.2f s", self.venue.name,
+                            self.index, self.url, e or type(e).__name__, delay)
+                await self._sleep(delay)
+                continue
+            sock = sock_box[-1]
+            self.connects += 1
+            self.backoff.connected()
+            if incoming:
+                self.incoming = sock
+            self.events.connected(self, sock, reconnect)
+            try:
+                for msg in self.plan.messages:
+                    await self.subscribe_bucket.acquire()
+                    if sock.closed.done():
+                        break
+                    sock.send(msg)
+            except Exception as e:
+                log.warning("%s#%d: subscribe failed: %s", self.venue.name, self.index, e)
+            return sock
+        return None
+
+    def _ping_kwargs(self) -> dict:
+        p = self.venue.ping
+        if p.mode in ("text", "ws"):
+            return dict(enable_auto_ping=True, auto_ping_idle_timeout=p.interval_s,
+                        auto_ping_reply_timeout=max(5.0, p.interval_s),
+                        auto_ping_strategy=WSAutoPingStrategy.PING_PERIODICALLY)
+        return {}
+
+    async def _watch(self, sock: Socket) -> str:
+        """Wait until the socket drops, goes stale, ages out, or a rotation is asked for."""
+        stale_ns = int(self.stale_after_s * 1e9) if self.stale_after_s > 0 else 0
+        tick = max(0.05, min(1.0, self.stale_after_s / 4 if self.stale_after_s > 0 else 1.0))
+        while not self._stopping:
+            if sock.closed.done():
+                return "disconnected"
+            if self._rotate_reason:
+                return "rotate"
+            now = time.time_ns()
+            if self.rotate_after_s and now - sock.opened_ns > self.rotate_after_s * 1e9:
+                self._rotate_reason = "age"
+                return "rotate"
+            if stale_ns and now - max(sock.last_frame_ns, sock.opened_ns) > stale_ns:
+                return "stale"
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), tick)
+            except asyncio.TimeoutError:
+                pass
+        return "stopped"
+
+    async def _rotate(self, old: Socket, reason: str) -> Socket | None:
+        """Make-before-break: open + subscribe the new socket, overlap, then close the old one."""
+        log.info("%s#%d: rotating connection (%s)", self.venue.name, self.index, reason)
+        self.events.overlap(self, True)
+        try:
+            new = await self._open(reconnect=True, incoming=True)
+            if new is None:
+                return None
+            deadline = time.monotonic() + HANDOVER_TIMEOUT_S
+            while not new.got_data and time.monotonic() < deadline:
+                if new.closed.done() or self._stopping:
+                    break
+                if old.closed.done():          # the old one died: take the new one now
+                    break
+                await asyncio.sleep(0.01)
+            if new.closed.done():
+                log.warning("%s#%d: new socket dropped during rotation; keeping the old one",
+                            self.venue.name, self.index)
+                self.incoming = None
+                return None
+            if not old.closed.done():
+                await asyncio.sleep(HANDOVER_GRACE_S)
+            if old.closed.done() and not old.retired:
+                self.events.disconnected(self, old, self.close_reason or "closed during rotation")
+                self.close_reason = ""
+            new.incoming = False
+            self.incoming = None
+            old.close()
+            self.rotations += 1
+            self.events.rotated(self, reason)
+            return new
+        finally:
+            self.incoming = None
+            self.events.overlap(self, False)

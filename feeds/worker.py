@@ -1,0 +1,431 @@
+"""The feed worker: one venue's websockets -> decoder -> book keeper -> one ring.
+
+One asyncio loop, the connections of the venue's plan, one decoder per socket. On every frame
+(`on_frame`, called straight from picows's callback):
+
+    ts_recv = time.time_ns()                  # once per frame
+    decoder.feed(frame, ts_recv)              # records packed into decoder.out
+    keeper.check(book_events)                 # only if the frame had book messages
+    writer.publish_buffer(out.buf, out.n)     # one copy into the ring
+    counters: frames, messages, bytes_in, last_recv_ns
+
+A malformed frame is counted (`decode_errors`), logged at most once a second with a sample,
+and skipped; a STATUS DECODE_ERROR record (price = running count) goes in-band at most once a
+second. The worker never waits on a consumer or a disk: the ring producer never waits and
+nothing else here does I/O besides sockets and the rare REST snapshot.
+
+During a connection rotation (feeds/connection.py) frames take a slower path that drops what
+both sockets deliver: trades by (instrument, trade id) - the set is seeded from the ring's
+recent records, so trades a venue replays on subscribe are caught too -, book messages of the
+new socket while the book is in sync (the keeper checks continuity after the handover), and
+quotes/marks of the new socket until the old one is closed.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import signal
+import ssl
+import time
+
+import numpy as np
+
+import feeds
+from shm import layout as L
+from shm.record import RECORD, Flag, Kind, Status
+from shm.ring import Ring
+
+from .backoff import Backoff
+from .book import BookKeeper
+from .connection import Connection, log as conn_log
+from .decoder import InstrumentMap
+from .planner import plan as make_plan
+from .ratelimit import TokenBucket, WindowLimiter
+from .rest import RestClient
+
+log = logging.getLogger("tickring.feed")
+
+_I = {name: w.index for name, w in L.RING.items()}
+FRAMES, MESSAGES, BYTES_IN, LAST_RECV, DECODE_ERRORS = (
+    _I["frames"], _I["messages"], _I["bytes_in"], _I["last_recv_ns"], _I["decode_errors"])
+QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "BRL", "JPY",
+          "BTC", "ETH", "BNB", "DAI")
+SNAPSHOT_OVERDUE_NS = 10_000_000_000   # ask again for a book snapshot after 10 s
+SEEN_SEED_RECORDS = 1 << 16            # ring records scanned for trade ids when a rotation starts
+
+
+def normalize(symbol: str) -> str:
+    """Best-effort BASE-QUOTE of a native symbol ("BTCUSDT", "BTC-USDT-SWAP", "XBT/USD")."""
+    s = symbol.upper()
+    for sep in ("-", "_", "/", ":"):
+        if sep in s:
+            parts = s.split(sep)
+            return f"{parts[0]}-{parts[1]}"
+    for q in QUOTES:
+        if s.endswith(q) and len(s) > len(q):
+            return f"{s[:-len(q)]}-{q}"
+    return s
+
+
+class FeedWorker:
+    """One venue's feed into one ring. Build it, then `await run(stop_event)`."""
+
+    def __init__(self, venue: str, symbols: list[str], ring: str, *, channels: list[str] | None = None,
+                 url: str | None = None, rest_url: str | None = None, registry: str | None = None,
+                 book_table: str | None = None, insecure: bool = False, ring_capacity: int = 1 << 20,
+                 stale_after_s: float | None = None, max_age_s: float | None = None,
+                 status_cb=None):
+        self.venue = feeds.venue(venue)
+        self.symbols = list(symbols)
+        self.channels = list(channels) if channels else list(self.venue.channels)
+        self.ring_name = ring
+        self.ring_capacity = ring_capacity
+        self.url = url or self.venue.ws_url
+        self.rest_url = rest_url or self.venue.rest_url
+        self.registry_name = registry
+        self.book_table_name = book_table
+        self.insecure = insecure
+        self.stale_after_s = stale_after_s
+        self.max_age_s = max_age_s
+        self.status_cb = status_cb
+        self.plan = make_plan(self.venue, self.symbols, self.channels)
+        self.connections: list[Connection] = []
+        self.ring = self.writer = self.registry = self.table = self.keeper = None
+        self._info: dict[str, dict] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._fetching: set[int] = set()
+        self._overlaps = 0
+        self._seen: set[tuple[int, int]] = set()
+        self._err_log = TokenBucket(1.0, 1.0)
+        self._err_status = TokenBucket(1.0, 1.0)
+        self.decode_errors = 0
+        self.stopped = False
+
+    # -- set-up ----------------------------------------------------------------------------------
+    def _open_shm(self) -> None:
+        self.ring = Ring.create(self.ring_name, self.ring_capacity, exist_ok=True)
+        self.writer = self.ring.writer()
+        self._u64 = self.ring._u64
+        self.ring.set_word("connections", 0)
+        if self.registry_name:
+            from shm.registry import Registry
+            self.registry = Registry.create(self.registry_name, exist_ok=True)
+        if self.book_table_name and "book" in self.channels:
+            from .book_table import BookTable
+            self.table = BookTable.create(self.book_table_name, depth=self.venue.book_depth)
+        self.instruments = InstrumentMap(self.venue.name, self._register)
+        self.keeper = BookKeeper(self.venue.book_rule, writer=self.writer, ring=self.ring,
+                                 request_snapshot=self._request_snapshot, table=self.table,
+                                 depth=self.venue.book_depth,
+                                 checksum=self.venue.extra.get("book_checksum"))
+
+    def _register(self, symbol: str, market: str) -> int:
+        """InstrumentMap callback: a global id from the shm registry (local ids without one)."""
+        if self.registry is None:
+            return len(self.instruments._ids) + 1
+        info = self._info.get(symbol) or {}
+        norm = info.get("normalized") or (f"{info['base']}-{info['quote']}" if info.get("base")
+                                          else normalize(symbol))
+        reg_market = market if market in ("spot", "perp", "future") else "spot"
+        return self.registry.add(self.venue.name, symbol, norm[:24], reg_market,
+                                 float(info.get("tick_size") or 0.0), float(info.get("lot_size") or 0.0))
+
+    async def _load_instruments(self) -> None:
+        """Tick/lot sizes and BASE-QUOTE from the venue's instrument list (best effort)."""
+        v = self.venue
+        if not (self.registry and v.instruments_request and v.parse_instruments):
+            return
+        try:
+            body = await self.rest.get(*v.instruments_request)
+            for d in v.parse_instruments(body):
+                self._info[d["symbol"]] = d
+        except Exception as e:
+            log.info("%s: instrument list unavailable (%s); using symbol names only", v.name, e)
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if not self.url.startswith("wss"):
+            return None
+        ctx = ssl.create_default_context()
+        if self.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def _make_decoder_for(self, path: str):
+        market_for = self.venue.extra.get("market_for_path")
+        market = market_for(path) if callable(market_for) else None
+        return lambda: self.venue.decoder(self.instruments, market=market)
+
+    # -- the hot path ------------------------------------------------------------------------------
+    def on_frame(self, payload: bytes, sock) -> None:
+        """One websocket frame: decode, check books, publish (see the module docstring)."""
+        ts = time.time_ns()
+        u = self._u64
+        u[FRAMES] += 1
+        u[BYTES_IN] += len(payload)
+        u[LAST_RECV] = ts
+        sock.last_frame_ns = ts
+        dec = sock.decoder
+        out = dec.out
+        out.n = 0
+        try:
+            dec.feed(payload, ts)
+        except Exception as e:             # DecodeError, or a decoder bug: never the connection
+            dec.book_events.clear()
+            self._bad_frame(payload, e, sock)
+            return
+        n = out.n
+        drops = None
+        bev = dec.book_events
+        if bev:
+            if self._overlaps and sock.incoming:
+                bev = self._incoming_book_events(bev)
+                drops = bev[1]
+                bev = bev[0]
+            if bev:
+                d = self.keeper.check(bev, out.buf)
+                if d:
+                    drops = d if drops is None else drops + d
+            dec.book_events.clear()
+            self.keeper.flush_table(ts)
+        if dec.notices:
+            self._notices(dec.notices, sock)
+        if n:
+            u[MESSAGES] += 1
+            if self._overlaps or drops:
+                self._publish_filtered(out, n, drops, sock)
+            else:
+                self.writer.publish_buffer(out.buf, n)
+
+    def _bad_frame(self, payload: bytes, e: Exception, sock) -> None:
+        self.decode_errors += 1
+        self._u64[DECODE_ERRORS] += 1
+        if self._err_log.try_acquire():
+            log.warning("%s#%d: skipped a malformed frame (%d so far): %s; sample: %r",
+                        self.venue.name, sock.conn.index, self.decode_errors, e, payload[:200])
+        if self._err_status.try_acquire():
+            self.writer.status(Status.DECODE_ERROR, 0, float(self.decode_errors), float(sock.conn.index))
+
+    def _notices(self, notices: list, sock) -> None:
+        for n in notices:
+            if n == "shutdown":
+                log.info("%s#%d: venue announced a disconnect; rotating", self.venue.name, sock.conn.index)
+                sock.conn.rotate("shutdown notice")
+            else:
+                log.info("%s#%d: venue notice %r", self.venue.name, sock.conn.index, n)
+        notices.clear()
+
+    # -- rotation overlap: the slow path -------------------------------------------------------------
+    def _incoming_book_events(self, bev):
+        """New socket during a rotation: only books waiting for a snapshot take its messages."""
+        keep, drops = [], []
+        keeper = self.keeper
+        for ev in bev:
+            if keeper.venue_snapshot_done(ev.instrument):
+                drops.append((ev.start, ev.end))
+            else:
+                keep.append(ev)
+        return keep, drops
+
+    def _publish_filtered(self, out, n: int, drops, sock) -> None:
+        arr = np.frombuffer(out.buf, RECORD, count=n)
+        keep = np.ones(n, bool)
+        if drops:
+            for s, e in drops:
+                keep[s:e] = False
+        if self._overlaps:
+            if sock.incoming:
+                sock.got_data = True
+            seen = self._seen
+            kinds = arr["kind"]
+            for i in np.flatnonzero(keep):
+                k = kinds[i]
+                if k == Kind.TRADE:
+                    key = (int(arr["instrument"][i]), int(arr["id"][i]))
+                    if key in seen:
+                        keep[i] = False
+                    else:
+                        seen.add(key)
+                elif sock.incoming and k != Kind.BOOK:
+                    keep[i] = False
+        if keep.all():
+            self.writer.publish_buffer(out.buf, n)
+            return
+        sel = arr[keep]
+        if len(sel):
+            sel["flags"][-1] |= Flag.LAST
+            self.writer.publish(sel)
+
+    def _seed_seen(self) -> None:
+        """Trade ids already in the ring (a venue may replay recent trades on subscribe)."""
+        ring = self.ring
+        pub = ring.published
+        start = max(0, pub - min(SEEN_SEED_RECORDS, ring.capacity))
+        if pub <= start:
+            return
+        slots = np.arange(start, pub, dtype=np.int64) & ring.mask
+        recs = ring.records[slots]
+        t = recs[recs["kind"] == Kind.TRADE]
+        self._seen.update(zip(t["instrument"].tolist(), t["id"].tolist()))
+
+    # -- connection events (called by feeds.connection) -------------------------------------------------
+    def connected(self, conn, sock, reconnect: bool) -> None:
+        self.ring.add("connections")
+        if reconnect and not sock.incoming:
+            self.ring.add("reconnects")
+        self.writer.status(Status.CONNECTED, 0, float(conn.index), float(sock.serial))
+        log.info("%s#%d: connected to %s%s", self.venue.name, conn.index, conn.url,
+                 " (rotation)" if sock.incoming else " (reconnect)" if reconnect else "")
+
+    def disconnected(self, conn, sock, reason: str) -> None:
+        self.ring.add("connections", -1)
+        self.writer.status(Status.DISCONNECTED, 0, float(conn.index), float(sock.serial))
+        log.warning("%s#%d: disconnected (%s)", self.venue.name, conn.index, reason)
+
+    def stale(self, conn, sock) -> None:
+        self.writer.status(Status.STALE, 0, float(conn.index), float(sock.serial))
+        log.warning("%s#%d: no frame for %.1f s; reconnecting", self.venue.name, conn.index,
+                    conn.stale_after_s)
+
+    def overlap(self, conn, on: bool) -> None:
+        if on:
+            if self._overlaps == 0:
+                self._seed_seen()
+            self._overlaps += 1
+            self.keeper.overlap = True
+        else:
+            self._overlaps -= 1
+            if self._overlaps == 0:
+                self._seen.clear()
+                self.keeper.overlap = False
+
+    def rotated(self, conn, reason: str) -> None:
+        self.ring.add("connections", -1)
+        self.writer.status(Status.ROTATED, 0, float(conn.index), float(conn.current.serial if conn.current else 0))
+        log.info("%s#%d: rotated (%s)", self.venue.name, conn.index, reason)
+
+    # -- book resyncs ------------------------------------------------------------------------------------
+    def _request_snapshot(self, instrument: int) -> None:
+        v = self.venue
+        if self.keeper.rule.seed == "rest" and v.snapshot_request and v.parse_snapshot:
+            if instrument not in self._fetching:
+                self._fetching.add(instrument)
+                self._spawn(self._fetch_snapshot(instrument))
+            return
+        # the venue sends a snapshot on subscribe: rotate the socket that carries the book
+        symbol = self.instruments.symbol(instrument).lower()
+        conns = [c for c in self.connections if "book" in c.plan.channels]
+        mine = [c for c in conns if symbol in (s.lower() for s in c.plan.symbols)]
+        for c in mine or conns:
+            c.rotate("book resync")
+
+    async def _fetch_snapshot(self, instrument: int) -> None:
+        v = self.venue
+        backoff = Backoff(0.2, 10.0)
+        try:
+            while not self.stopped:
+                symbol = self.instruments.symbol(instrument)
+                try:
+                    body = await self.rest.get(*v.snapshot_request(symbol))
+                    last_id, bids, asks = v.parse_snapshot(body)
+                except Exception as e:
+                    log.warning("%s: book snapshot of %s failed: %s", v.name, symbol, e)
+                else:
+                    if self.keeper.rest_snapshot(instrument, last_id, bids, asks, time.time_ns()):
+                        return
+                    log.info("%s: snapshot of %s older than the stream; fetching again", v.name, symbol)
+                await asyncio.sleep(backoff.next_delay())
+        finally:
+            self._fetching.discard(instrument)
+
+    def _spawn(self, coro) -> asyncio.Task:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return t
+
+    # -- run ------------------------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect everything and feed the ring until `stop` is set."""
+        self._open_shm()
+        self.rest = RestClient(self.rest_url, self.venue.rest_weight_per_s, insecure=self.insecure)
+        await self._load_instruments()
+        lim = self.venue.limits
+        limiter = WindowLimiter(lim.connect_attempts, lim.connect_window_s)
+        ctx = self._ssl()
+        for p in self.plan:
+            self.connections.append(Connection(
+                p, self.venue, self.url, self.on_frame, self._make_decoder_for(p.path), self,
+                connect_limiter=limiter, ssl_context=ctx, stale_after_s=self.stale_after_s,
+                max_age_s=self.max_age_s))
+        log.info("%s: %d symbol(s) x %s on %d connection(s) -> ring %s", self.venue.name,
+                 len(self.symbols), ",".join(self.channels), len(self.connections), self.ring_name)
+        conn_tasks = [self._spawn(c.run()) for c in self.connections]
+        gc.collect()
+        gc.freeze()                     # start-up objects never scanned again
+        try:
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                except asyncio.TimeoutError:
+                    pass
+                self.writer.heartbeat()
+                for inst in self.keeper.overdue(SNAPSHOT_OVERDUE_NS):
+                    self._request_snapshot(inst)
+                if self.status_cb is not None:
+                    self.status_cb(self.status())
+                for t in conn_tasks:
+                    if t.done() and not t.cancelled() and t.exception() is not None:
+                        raise t.exception()
+        finally:
+            await self.close()
+
+    def status(self) -> dict:
+        """Counters and connection states (for --json-status and tests)."""
+        info = self.ring.info()
+        return {"venue": self.venue.name, "ring": self.ring_name, "ts": time.time_ns(),
+                "counters": info["counters"], "published": info["published"],
+                "connections": [{"index": c.index, "url": c.url, "connects": c.connects,
+                                 "rotations": c.rotations,
+                                 "up": c.current is not None and not c.current.closed.done()}
+                                for c in self.connections],
+                "books": {i: {"state": "synced" if b.state == 0 else "waiting", "gaps": b.gaps,
+                              "resyncs": b.resyncs} for i, b in self.keeper.books.items()}}
+
+    async def close(self) -> None:
+        """Stop reading sockets, detach from the ring (exit status stays 0)."""
+        if self.stopped:
+            return
+        self.stopped = True
+        for c in self.connections:
+            await c.stop()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        gc.unfreeze()
+        if self.writer is not None:
+            self.writer.close()
+        if self.table is not None:
+            self.table.close()
+        log.info("%s: stopped", self.venue.name)
+
+
+def run_worker(worker: FeedWorker, cpu: int | None = None) -> int:
+    """Run a worker in this process until SIGTERM/SIGINT; returns the exit status (0)."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+    async def main():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await worker.run(stop)
+
+    asyncio.run(main())
+    return 0
+
+
+__all__ = ["FeedWorker", "run_worker", "normalize", "conn_log"]

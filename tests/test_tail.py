@@ -122,3 +122,23 @@ def test_tail_idle_ring_empty_result(shm_names):
         assert "no matching records" in r.stderr
     finally:
         ring.close()
+
+
+def test_tail_finds_a_namespaced_ring_and_its_registry(shm_names):
+    """`tickring tail VENUE` reads '<namespace>.VENUE' (the demo's rings) and that namespace's registry."""
+    import shm
+    from shm.registry import Registry
+    ns = shm_names("ns")
+    venue = f"v{os.getpid()}"
+    reg = Registry.create(f"{ns}.registry")
+    ring = shm.Ring.create(f"{ns}.{venue}", capacity=64)
+    try:
+        iid = reg.add(venue, "SOLUSDT", "SOL-USDT")
+        with ring.writer(announce=False) as w:
+            w.write(1, 2, iid, shm.Kind.TRADE, shm.Side.SELL, 0, 150.25, 3.0, 77)
+        r = run("tail", venue, "--from", "oldest", "--count", "1")
+        assert r.returncode == 0, r.stderr
+        assert "SOLUSDT" in r.stdout and "150.25" in r.stdout and "sell" in r.stdout
+    finally:
+        ring.close()
+        reg.close()

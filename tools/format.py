@@ -230,3 +230,38 @@ def kinds_mask(records: np.ndarray, kinds: list[int] | None) -> np.ndarray | Non
     if not kinds:
         return None
     return np.isin(records["kind"], np.asarray(kinds, dtype=np.uint8))
+
+
+# ------------------------------------------------------------------ shared-memory names
+# An appliance puts everything in a namespace: ring "<ns>.<venue>", registry "<ns>.registry",
+# book table "<ns>.book.<venue>" (`tickring run` without a config uses the namespace "demo").
+
+def namespace_of(ring_name: str) -> str:
+    """'demo.binance' -> 'demo'; 'binance' -> ''."""
+    return ring_name.rsplit(".", 1)[0] if "." in ring_name else ""
+
+
+def venue_of(ring_name: str) -> str:
+    """'demo.binance' -> 'binance'."""
+    return ring_name.rsplit(".", 1)[-1]
+
+
+def find_ring(venue: str, ring: str | None = None) -> str:
+    """The ring to read for VENUE: --ring if given, a ring named VENUE, or the only ring named
+    '<namespace>.VENUE'. Otherwise VENUE itself, so attach() names the rings that exist."""
+    if ring:
+        return ring
+    from shm.ring import Ring
+    names = Ring.names()
+    if venue in names:
+        return venue
+    matches = [n for n in names if n.endswith("." + venue) and "." not in n[:-len(venue) - 1]]
+    return matches[0] if len(matches) == 1 else venue
+
+
+def registry_for(ring_name: str, registry: str | None = None) -> str:
+    """--registry if given, else the registry of the ring's namespace."""
+    if registry:
+        return registry
+    ns = namespace_of(ring_name)
+    return f"{ns}.registry" if ns else "registry"

@@ -9,7 +9,8 @@ import numpy as np
 import orjson
 
 from tools.errors import friendly
-from tools.format import KIND_BY_NAME, Names, kinds_mask, record_dict, record_line
+from tools.format import (KIND_BY_NAME, Names, find_ring, kinds_mask, record_dict, record_line,
+                          registry_for)
 
 KIND_CHOICES = ["trade", "quote", "book", "mark", "liquidation", "status"]
 
@@ -23,8 +24,8 @@ KIND_CHOICES = ["trade", "quote", "book", "mark", "liquidation", "status"]
               help="Only records of this kind. Repeat for several.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line (ns times, all fields).")
 @click.option("--ring", default=None, help="Ring to read (default: the ring named VENUE).")
-@click.option("--registry", default="registry", show_default=True,
-              help="Instrument registry used to name instruments.")
+@click.option("--registry", default=None,
+              help="Instrument registry used to name instruments (default: the ring's namespace's).")
 @click.option("--from", "start", type=click.Choice(["oldest", "latest"]), default="latest",
               show_default=True, help="Start at the oldest record still in the ring, or at new ones.")
 @click.option("--count", "-n", type=click.IntRange(min=1), default=None,
@@ -43,11 +44,14 @@ def command(venue, symbols, kinds, as_json, ring, registry, start, count, idle_e
     Examples:
       tickring tail binance --symbol BTCUSDT --kind trade
       tickring tail okx --json --from oldest --count 100 | jq .price
+
+    VENUE's ring is the ring named VENUE, or '<namespace>.VENUE' when one appliance namespace
+    has it (the demo's rings are demo.binance, demo.okx, ...).
     """
     import shm
 
-    r = shm.Ring.attach(ring or venue)
-    names = Names(registry)
+    r = shm.Ring.attach(find_ring(venue, ring))
+    names = Names(registry_for(r.name, registry))
     ids = None
     if symbols:
         ids = []

@@ -218,6 +218,8 @@ class Section(dict):
 
 def _type_name(t) -> str:
     ts = t if isinstance(t, tuple) else (t,)
+    if int in ts and float in ts:
+        ts = tuple(x for x in ts if x is not int)
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
              list: "a list", type(None): "unset"}
     return " or ".join(names.get(x, x.__name__) for x in ts if x is not type(None)) or "unset"
@@ -371,4 +373,9 @@ if __name__ == "__main__":
         sys.stdout.write(markdown())
     else:
         for p in sys.argv[1:]:
-            print(load(p))
+            try:
+                cfg = load(p)
+            except ConfigError as e:
+                sys.exit(f"tickring: {e}")
+            venues = ", ".join(f"{v.name} ({len(v.symbols)} symbols)" for v in cfg.enabled_venues)
+            print(f"{p}: ok; namespace {cfg.namespace or '(none)'}; venues: {venues or 'simulated'}")

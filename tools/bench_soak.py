@@ -1,0 +1,141 @@
+"""`tickring bench soak --minutes N --json`: run the demo appliance for N minutes and report its
+memory: per-process USS at start (after warm-up) and end, the USS slope in MB/h (least squares
+over the samples after warm-up), total PSS besides the rings, messages handled, restarts.
+
+Targets (ARCHITECTURE.md): <= 250 MB of memory besides the rings with 1,000 instruments across
+venues, flat over hours (USS slope < 1 MB/h per process after warm-up). The simulator runs in
+its own process and is not counted: it is not part of the appliance.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+import click
+
+from tools.errors import friendly
+
+MB = 1 << 20
+TARGET_TOTAL_MB = 250.0
+TARGET_SLOPE_MB_H = 1.0
+
+
+def slope_per_hour(samples: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (seconds, MB) samples, in MB per hour."""
+    if len(samples) < 3:
+        return None
+    n = len(samples)
+    mt = sum(t for t, _ in samples) / n
+    mv = sum(v for _, v in samples) / n
+    den = sum((t - mt) ** 2 for t, _ in samples)
+    if den == 0:
+        return None
+    return sum((t - mt) * (v - mv) for t, v in samples) / den * 3600.0
+
+
+class Recorder:
+    """Collects the supervisor's snapshots: memory samples per process, totals, message counts."""
+
+    def __init__(self, warmup_s: float, progress=None):
+        self.t0 = time.monotonic()
+        self.warmup_s = warmup_s
+        self.mem: dict[str, list[tuple[float, float, float]]] = {}   # name -> (t, uss MB, pss MB)
+        self.totals: list[tuple[float, float]] = []                   # (t, total PSS MB)
+        self.last: dict = {}
+        self.first_msgs: tuple[float, int] | None = None
+        self.progress = progress
+        self._next_progress = 60.0
+        self._seen: dict[str, int] = {}
+
+    def __call__(self, snap: dict) -> None:
+        t = time.monotonic() - self.t0
+        self.last = snap
+        msgs = sum(r["counters"]["messages"] for r in snap.get("rings", []))
+        if t >= self.warmup_s and self.first_msgs is None:
+            self.first_msgs = (t, msgs)
+        for p in snap.get("processes", []):
+            mem = p.get("memory")
+            if not mem or not p["pid"]:
+                continue
+            key = (p["name"], p["pid"], mem["uss"], mem["pss"])
+            if self._seen.get(p["name"]) == hash(key):
+                continue               # same memory sample as last second (sampled every few s)
+            self._seen[p["name"]] = hash(key)
+            self.mem.setdefault(p["name"], []).append((t, mem["uss"] / MB, mem["pss"] / MB))
+        self.totals.append((t, snap.get("memory", {}).get("pss", 0) / MB))
+        if self.progress and t >= self._next_progress:
+            self._next_progress += 60.0
+            self.progress(f"soak: {t / 60:.0f} min, {msgs:,} messages, "
+                          f"{self.totals[-1][1]:.0f} MB PSS besides the rings")
+
+    def report(self, minutes: float, instruments: int, venues: list[str]) -> dict:
+        snap = self.last
+        t_end = time.monotonic() - self.t0
+        msgs = sum(r["counters"]["messages"] for r in snap.get("rings", []))
+        records = sum(r["published"] for r in snap.get("rings", []))
+        procs = {}
+        for name, samples in self.mem.items():
+            after = [s for s in samples if s[0] >= self.warmup_s] or samples[-1:]
+            slope = slope_per_hour([(t, u) for t, u, _ in after])
+            info = next((p for p in snap.get("processes", []) if p["name"] == name), {})
+            procs[name] = {"uss_start_mb": round(after[0][1], 2), "uss_end_mb": round(samples[-1][1], 2),
+                           "pss_end_mb": round(samples[-1][2], 2), "uss_max_mb": round(max(s[1] for s in samples), 2),
+                           "uss_slope_mb_per_h": None if slope is None else round(slope, 3),
+                           "samples": len(after), "restarts": info.get("restarts", 0),
+                           "recycles": info.get("recycles", 0)}
+        totals_after = [(t, v) for t, v in self.totals if t >= self.warmup_s and v > 0]
+        total_end = self.totals[-1][1] if self.totals else 0.0
+        total_max = max((v for _, v in self.totals), default=0.0)
+        total_slope = slope_per_hour(totals_after)
+        slopes = [p["uss_slope_mb_per_h"] for p in procs.values() if p["uss_slope_mb_per_h"] is not None]
+        rate = None
+        if self.first_msgs and t_end > self.first_msgs[0]:
+            rate = (msgs - self.first_msgs[1]) / (t_end - self.first_msgs[0])
+        ring_mb = sum(r["capacity"] * r["record_size"] for r in snap.get("rings", [])) / MB
+        return {
+            "benchmark": "soak", "minutes_requested": minutes, "seconds_run": round(t_end, 1),
+            "warmup_s": self.warmup_s, "venues": venues, "instruments": instruments,
+            "messages": msgs, "records": records,
+            "messages_per_s_after_warmup": None if rate is None else round(rate, 1),
+            "processes": procs,
+            "total_pss_mb_end": round(total_end, 1), "total_pss_mb_max": round(total_max, 1),
+            "total_pss_slope_mb_per_h": None if total_slope is None else round(total_slope, 3),
+            "rings_mib": round(ring_mb, 1),
+            "targets": {"total_mb_le_250": total_max <= TARGET_TOTAL_MB,
+                        "uss_slope_lt_1mb_per_h": bool(slopes) and max(slopes) < TARGET_SLOPE_MB_H,
+                        "instruments_ge_1000": instruments >= 1000},
+        }
+
+
+@click.command()
+@click.option("--minutes", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="How long to run the appliance.")
+@click.option("--instruments", type=click.IntRange(1), default=1000, show_default=True,
+              help="Instruments across all venues (at least 100 per venue).")
+@click.option("--rate", type=click.FloatRange(min=1), default=500.0, show_default=True,
+              help="Simulated messages per second per venue.")
+@click.option("--warmup-minutes", type=click.FloatRange(min=0), default=None,
+              help="Samples before this are not used for the slope (default: 20%% of the run, at least 0.5).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@friendly
+def command(minutes, instruments, rate, warmup_minutes, as_json):
+    """Run the demo appliance for N minutes; report memory per process, its slope and totals."""
+    from appliance import config
+    from tools.run import run_appliance
+    venues = config.simulated_venues()
+    if not venues:
+        raise click.ClickException("no venue is both implemented and simulated; nothing to soak")
+    per_venue = max(100, math.ceil(instruments / len(venues)))
+    cfg = config.demo(symbols=per_venue, rate=rate, namespace="soak")
+    cfg.supervisor["memory_check_s"] = 5.0
+    warmup = (warmup_minutes if warmup_minutes is not None else max(0.5, minutes * 0.2)) * 60
+    rec = Recorder(warmup, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    code = run_appliance(cfg, minutes * 60, view=False, on_status=rec)
+    report = rec.report(minutes, per_venue * len(venues), venues)
+    report["exit_code"] = code
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        click.echo(json.dumps(report, indent=2))

@@ -20,6 +20,7 @@ COMMANDS = {
     "quality": "tools.quality:command",
     "bench": "tools.bench:command",
     "rm": "tools.rm:command",
+    "compactor": "tools.compact:command",
 }
 
 

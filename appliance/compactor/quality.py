@@ -77,6 +77,8 @@ class VenueQuality:
             return
         inst = records["instrument"].astype(np.int64)
         self._grow(int(inst.max()) + 1)
+        if self.window_start == 0:
+            self.window_start = int(records["ts_recv"][0])
         kind = records["kind"]
         ts_recv = records["ts_recv"]
         ts_event = records["ts_event"]

@@ -58,7 +58,22 @@ CANDLE = np.dtype({
 
 # One slot of the candle table: the forming and the last closed candle of one
 # (instrument, timeframe); slot index = instrument * len(timeframes) + timeframe index.
-CANDLE_SLOT = np.dtype([("forming", CANDLE), ("closed", CANDLE)])
+# Flat (a table's dtype is stored as JSON, nested records would not survive): forming_<field>
+# and closed_<field> for every CANDLE field.
+CANDLE_SLOT = np.dtype({
+    "names": [f"{w}_{n}" for w in ("forming", "closed") for n in CANDLE.names],
+    "formats": [CANDLE.fields[n][0] for _ in range(2) for n in CANDLE.names],
+    "offsets": [base + CANDLE.fields[n][1] for base in (0, CANDLE.itemsize) for n in CANDLE.names],
+    "itemsize": 2 * CANDLE.itemsize,
+})
+
+
+def slot_part(rows: np.ndarray, which: str) -> np.ndarray:
+    """The `which` ("forming"/"closed") half of candle-table rows, as CANDLE records (a copy)."""
+    out = np.zeros(len(rows), CANDLE)
+    for n in CANDLE.names:
+        out[n] = rows[f"{which}_{n}"]
+    return out
 
 # One slot of the quality table (slot index = instrument id).
 GRADES = ("excellent", "good", "degraded", "limited")

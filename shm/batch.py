@@ -9,6 +9,9 @@ import numpy as np
 
 from .record import PACK_LEVEL, PACK_QUOTE, RECORD, RECORD_SIZE, Flag, Kind
 
+_LAST = int(Flag.LAST)    # plain ints: IntFlag/IntEnum arithmetic costs microseconds per call
+_QUOTE = int(Kind.QUOTE)
+
 
 class RecordBatch:
     """A growable staging buffer of RECORD-shaped bytes. `n` records are valid."""
@@ -45,7 +48,7 @@ class RecordBatch:
         n = self.n
         if n == self.cap:
             self._grow()
-        self._quote(self.buf, n * RECORD_SIZE, 0, ts_event, ts_recv, instrument, Kind.QUOTE, 0, flags,
+        self._quote(self.buf, n * RECORD_SIZE, 0, ts_event, ts_recv, instrument, _QUOTE, 0, flags,
                     bid_price, bid_size, ask_price, ask_size)
         self.n = n + 1
 
@@ -53,7 +56,7 @@ class RecordBatch:
         """Set Flag.LAST on the newest record (the last one of its exchange message)."""
         if self.n:
             off = (self.n - 1) * RECORD_SIZE + 30
-            flags = self.buf[off] | (self.buf[off + 1] << 8) | Flag.LAST
+            flags = self.buf[off] | (self.buf[off + 1] << 8) | _LAST
             self.buf[off] = flags & 0xFF
             self.buf[off + 1] = flags >> 8
 

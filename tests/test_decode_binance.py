@@ -223,3 +223,22 @@ def test_rest_trades_documented_example():
     body = b'[{"id": 28457, "price": "4.00000100", "qty": "12.00000000", "quoteQty": "48.000012", ' \
            b'"time": 1499865549590, "isBuyerMaker": true, "isBestMatch": true}]'
     assert VENUE.parse_trades(body) == [(28457, 1499865549590 * MS, 4.000001, 12.0, Side.SELL)]
+
+
+def _all_samples():
+    with open(os.path.join(SAMPLES, "binance_spot.json")) as f:
+        return [(m["channel"], m["kind"], m["payload"]) for m in json.load(f)["messages"]]
+
+
+@pytest.mark.parametrize("channel,kind,payload", _all_samples())
+def test_every_documented_message_decodes(channel, kind, payload):
+    """Every sample: market data -> records whose last one is flagged LAST; klines and REST
+    bodies -> nothing (REST bodies go through parse_snapshot, not the stream decoder)."""
+    if kind == "rest_snapshot":
+        return
+    r = BinanceDecoder().decode(orjson.dumps(payload), TS_RECV)
+    if channel == "kline":
+        assert len(r) == 0
+    else:
+        assert len(r) >= 1 and int(r["flags"][-1]) & Flag.LAST
+        assert set(r["ts_recv"]) == {TS_RECV}

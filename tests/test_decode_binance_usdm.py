@@ -198,3 +198,17 @@ def test_rest_parsers_documented_examples():
     trades = b'[{"a": 26129, "p": "0.01633102", "q": "4.70443515", "f": 27781, "l": 27781, ' \
              b'"T": 1498793709153, "m": true}]'
     assert VENUE.parse_trades(trades) == [(26129, 1498793709153 * MS, 0.01633102, 4.70443515, Side.SELL)]
+
+
+def _all_samples():
+    with open(os.path.join(SAMPLES, "binance_usdm_futures.json")) as f:
+        return [(m["channel"], m["payload"]) for m in json.load(f)["messages"]]
+
+
+@pytest.mark.parametrize("channel,payload", _all_samples())
+def test_every_documented_message_decodes(channel, payload):
+    r = BinanceUsdmDecoder().decode(orjson.dumps(payload), TS_RECV)
+    if channel == "kline":
+        assert len(r) == 0
+    else:
+        assert len(r) >= 1 and int(r["flags"][-1]) & Flag.LAST

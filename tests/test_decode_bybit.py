@@ -272,3 +272,20 @@ def test_rest_trades_documented_example():
         {"execId": "2100000000007764263", "symbol": "BTCUSDT", "price": "16618.49", "size": "0.00012",
          "side": "Buy", "time": "1672052955758", "isBlockTrade": False}]}, "retExtInfo": {}, "time": 1672053054358})
     assert VENUE.parse_trades(body) == [(2100000000007764263, 1672052955758 * MS, 16618.49, 0.00012, Side.BUY)]
+
+
+def _all_samples():
+    with open(os.path.join(SAMPLES, "bybit_v5.json")) as f:
+        return [(m["channel"], m["payload"]) for m in json.load(f)["messages"]]
+
+
+@pytest.mark.parametrize("channel,payload", _all_samples())
+def test_every_documented_message_decodes(channel, payload):
+    """Every sample decodes on the connection of its market; klines and the spot ticker
+    (no bid/ask) give nothing, the rest give records ending with LAST."""
+    market = "spot" if "spot" in channel else "perp"
+    r = BybitDecoder(market=market).decode(frame(payload), TS_RECV)
+    if channel in ("kline", "tickers (spot)"):
+        assert len(r) == 0
+    else:
+        assert len(r) >= 1 and int(r["flags"][-1]) & Flag.LAST

@@ -270,3 +270,17 @@ def test_rest_trades_documented_example():
     assert VENUE.parse_trades(body) == [
         (242720720, 1654162640000 * MS, 29963.1, 0.1, Side.BUY),
         (242720721, 1654162641568 * MS, 29963.2, 0.00001, Side.SELL)]
+
+
+def _all_samples():
+    with open(os.path.join(SAMPLES, "okx_v5.json")) as f:
+        return [(m["channel"], m["payload"]) for m in json.load(f)["messages"]]
+
+
+@pytest.mark.parametrize("channel,payload", _all_samples())
+def test_every_documented_message_decodes(channel, payload):
+    r = OkxDecoder().decode(frame(payload), TS_RECV)
+    if channel.startswith("candle"):
+        assert len(r) == 0
+    else:
+        assert len(r) >= 1 and int(r["flags"][-1]) & Flag.LAST

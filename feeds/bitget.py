@@ -10,17 +10,23 @@ Wire (bitget.com/api-doc, spot websocket public channels):
   "pong" text frames, {"event": "subscribe"|"unsubscribe"|"error"|"login", ...} -> nothing.
 
 Book rule "bitget": BookEvent(first=last=data.seq, prev=data.pseq when the venue sends it, else
--1; checksum=data.checksum, a signed CRC32). The book keeper merges the levels and compares
-feeds.checksum.bitget_checksum(bids, asks) over its top 25 levels, which needs the venue's
-ORIGINAL price/size strings: `last_levels[instrument]` = (bids, asks), the raw
-[[price_str, size_str], ...] lists of that instrument's last book message, in the same order as
-its BOOK records. Mismatch or a seq that goes backwards => extra["resync_messages"](symbol).
+-1; checksum=data.checksum, a signed CRC32, on updates; None on snapshots, which are not
+checksummed). The book keeper merges the levels, then calls
+extra["book_checksum"](bids, asks, instrument) on its top 25 levels (book_depth = 25) and
+compares. Bitget checksums its ORIGINAL price/size strings ("0.0500" is not "0.05"), so:
+- `last_levels[instrument]` = (bids, asks), the raw [[price_str, size_str], ...] lists of that
+  instrument's last book message, in the same order as its BOOK records;
+- the decoder also keeps, per instrument, price -> raw level of every live `books` level
+  (LEVEL_STRINGS; replaced on a snapshot, size "0" removes), which book_checksum uses to turn
+  the keeper's float levels back into the venue's strings.
+Mismatch => resync (extra["resync_messages"](symbol) or a rotation).
 No REST seeding: the first push of `books` is the full book.
 """
 from __future__ import annotations
 
 from orjson import dumps, loads
 
+from .checksum import BITGET_LEVELS, bitget_checksum
 from .decoder import BookEvent, Decoder, DecodeError
 from .venue import Limits, Ping, Venue
 from .wire import (ASK, BID, BOOK, MALFORMED, MS, SIDES, SNAPSHOT, TRADE, fail, id_from_str,
@@ -29,6 +35,22 @@ from .wire import (ASK, BID, BOOK, MALFORMED, MS, SIDES, SNAPSHOT, TRADE, fail, 
 CHANNEL_NAMES = {"trades": "trade", "quotes": "books1", "book": "books"}
 # instType -> market; every other type (USDT-/COIN-/USDC-FUTURES, demo S*-FUTURES) is a perp
 _MARKETS = {"SPOT": "spot", "spot": "spot"}
+
+
+# instrument -> (bid price -> raw [price_str, size_str], ask price -> raw level) of live levels
+LEVEL_STRINGS: dict[int, tuple[dict, dict]] = {}
+
+
+def _text(level, strings: dict) -> tuple[str, str]:
+    raw = strings.get(level[0])
+    return (raw[0], raw[1]) if raw is not None else (repr(level[0]), repr(level[1]))
+
+
+def book_checksum(bids, asks, instrument: int) -> int:
+    """The book keeper's checksum hook: (bids, asks) best first as (price, size) floats."""
+    bm, am = LEVEL_STRINGS.get(instrument) or ({}, {})
+    return bitget_checksum([_text(lv, bm) for lv in bids[:BITGET_LEVELS]],
+                           [_text(lv, am) for lv in asks[:BITGET_LEVELS]])
 
 
 class BitgetDecoder(Decoder):
@@ -65,9 +87,9 @@ class BitgetDecoder(Decoder):
                     add(TRADE, inst, int(t["ts"]) * MS, ts_recv, SIDES[t["side"]], 0,
                         float(t["price"]), float(t["size"]), id_from_str(t["tradeId"]))
             elif ch == "books":
-                self._book(inst, m["action"] == "snapshot", m["data"], ts_recv)
+                self._book(inst, m["action"] == "snapshot", m["data"], ts_recv, True)
             elif ch == "books5" or ch == "books15":
-                self._book(inst, True, m["data"], ts_recv)
+                self._book(inst, True, m["data"], ts_recv, False)
             elif ch == "books1":
                 for d in m["data"]:
                     b = d["bids"]
@@ -86,7 +108,7 @@ class BitgetDecoder(Decoder):
         if out.n > n0:
             out.mark_last()
 
-    def _book(self, inst: int, snap: bool, data, ts_recv: int) -> None:
+    def _book(self, inst: int, snap: bool, data, ts_recv: int, full: bool) -> None:
         out = self.out
         add = out.add
         flags = SNAPSHOT if snap else 0
@@ -96,15 +118,37 @@ class BitgetDecoder(Decoder):
             bids = d["bids"]
             asks = d["asks"]
             start = out.n
-            for lv in bids:
-                add(BOOK, inst, ts, ts_recv, BID, flags, float(lv[0]), float(lv[1]), seq)
-            for lv in asks:
-                add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv[0]), float(lv[1]), seq)
+            if full:                                   # `books`: keep the strings for checksums
+                strings = LEVEL_STRINGS.get(inst)
+                if snap or strings is None:
+                    strings = LEVEL_STRINGS[inst] = ({}, {})
+                bm, am = strings
+                for lv in bids:
+                    p = float(lv[0])
+                    z = float(lv[1])
+                    add(BOOK, inst, ts, ts_recv, BID, flags, p, z, seq)
+                    if z:
+                        bm[p] = lv
+                    else:
+                        bm.pop(p, None)
+                for lv in asks:
+                    p = float(lv[0])
+                    z = float(lv[1])
+                    add(BOOK, inst, ts, ts_recv, ASK, flags, p, z, seq)
+                    if z:
+                        am[p] = lv
+                    else:
+                        am.pop(p, None)
+            else:
+                for lv in bids:
+                    add(BOOK, inst, ts, ts_recv, BID, flags, float(lv[0]), float(lv[1]), seq)
+                for lv in asks:
+                    add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv[0]), float(lv[1]), seq)
             cs = d.get("checksum")
             self.last_levels[inst] = (bids, asks)
             self.book_events.append(BookEvent(inst, start, out.n, snap, seq, seq,
                                               int(d.get("pseq", -1)),
-                                              None if cs is None else int(cs)))
+                                              None if (snap or cs is None) else int(cs)))
 
 
 # ----------------------------------------------------------------------------- declaration
@@ -173,7 +217,7 @@ VENUE = Venue(
     channels=("trades", "quotes", "book"),
     markets=("spot",),
     book_rule="bitget",
-    book_depth=20,
+    book_depth=BITGET_LEVELS,       # the keeper hands book_checksum its top 25 levels
     subscribe=subscribe,
     snapshot_request=None,          # `books` pushes the full book first
     parse_snapshot=None,
@@ -182,6 +226,6 @@ VENUE = Venue(
     trades_request=trades_request,
     parse_trades=parse_trades,
     rest_weight_per_s=10.0,
-    extra={"resync_messages": resync_messages, "checksum": "bitget", "checksum_levels": 25,
-           "subscriptions_per_hour": 240},
+    extra={"book_checksum": book_checksum, "resync_messages": resync_messages,
+           "checksum_levels": BITGET_LEVELS, "subscriptions_per_hour": 240},
 )

@@ -10,14 +10,14 @@ Wire (docs.cdp.coinbase.com, Advanced Trade "WebSocket Channels"): every message
 Sequence rule (book_rule "coinbase"): `sequence_num` counts every message of the connection,
 across channels, so only the decoder (which sees every frame) can tell whether one was lost.
 Each l2_data event yields BookEvent(first=last=sequence_num, prev=...) where
-    prev = sequence_num - 1  when nothing was lost on the connection since this instrument's
-                             previous book message (the book keeper's check first == prev + 1
-                             passes),
-    prev = sequence_num of this instrument's previous book message (or -1) otherwise,
-so `first != prev + 1` on a non-snapshot event means "messages lost: resync this instrument"
-(Coinbase has no REST seed with an id: resync = resubscribe level2, see extra["resync_messages"]).
-`sequence_gaps` counts the breaks. Use one decoder per connection (sequence_num restarts at 0 on
-a new connection; a restart simply begins a new run).
+    prev = sequence_num of this instrument's previous l2_data event on this connection (-1 for
+           its first), when no message was lost on the connection in between;
+    prev = LOST (-2) when messages were lost since then: the instrument's book must be resynced
+           (Coinbase has no REST seed with an id: resync = resubscribe level2, see
+           extra["resync_messages"], or a connection rotation).
+Every break in sequence_num also appends "sequence_gap" to `notices` and counts
+`sequence_gaps`. One decoder per connection (sequence_num restarts at 0 on a new connection;
+a restart simply begins a new run, and a new connection starts with level2 snapshots).
 
 Trade side: Coinbase documents `side` of a match as the MAKER order's side (Exchange feed
 "match" and REST trades: "The side field indicates the maker order side"), and the wire-sample
@@ -45,6 +45,7 @@ from .venue import Limits, Ping, Venue
 from .wire import (ASK, BID, BOOK, MALFORMED, OPPOSITE, SIDES, SNAPSHOT, TRADE, fail, id_from_str,
                    rest_json)
 
+LOST = -2                     # BookEvent.prev: messages were lost since this instrument's last event
 SIDE_IS_MAKER = True          # market_trades `side` is the maker's side (see module docstring)
 _BOOK_SIDE = {"bid": BID, "offer": ASK, "ask": ASK}
 _IGNORED = frozenset(("heartbeats", "subscriptions", "status", "candles", "user",
@@ -78,6 +79,7 @@ class CoinbaseDecoder(Decoder):
                 if last >= 0 and s != last + 1:
                     self.sequence_gaps += 1
                     self._run_start = s
+                    self.notices.append("sequence_gap")
                 self.last_sequence = s
             if ch == "market_trades":
                 self._trades(m, ts_recv)
@@ -180,7 +182,7 @@ class CoinbaseDecoder(Decoder):
                 add(BOOK, inst, ts, ts_recv, _BOOK_SIDE[u["side"]], flags, float(u["price_level"]),
                     float(u["new_quantity"]), seq)
             pb = self._book_seq.get(inst, -1)
-            prev = seq - 1 if (pb < 0 or pb >= self._run_start) else pb
+            prev = pb if (pb < 0 or pb >= self._run_start) else LOST
             self._book_seq[inst] = seq
             self.last_levels[inst] = updates
             self.book_events.append(BookEvent(inst, start, out.n, snap, seq, seq, prev, None))

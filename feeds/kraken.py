@@ -11,28 +11,73 @@ with prices and quantities as JSON numbers and RFC 3339 timestamps.
 Book rule "kraken": no sequence numbers (BookEvent first/last/prev = -1); every snapshot and
 update carries `checksum` (BookEvent.checksum, unsigned CRC32). The book keeper applies the
 levels in wire order, truncates to the subscribed depth (Kraken never sends qty 0 for levels
-that fall out of scope), then compares with feeds.checksum.kraken_checksum(asks, bids,
-price_decimals, qty_decimals) over its own top 10 levels. The precisions come from the
-instrument list (parse_instruments adds `price_decimals` / `qty_decimals`): the wire drops
-trailing zeros, so the text as sent is NOT what Kraken checksums (verified on the docs' example).
+that fall out of scope: book_depth == the subscribed depth, 25), then calls
+extra["book_checksum"](bids, asks, instrument) on its top levels and compares.
+That is feeds.checksum.kraken_checksum over the top 10 with the pair's fixed precisions: the
+wire drops trailing zeros (0.566 for 0.5660), so the text as sent is NOT what Kraken checksums
+(verified on the docs' example). Precisions: parse_instruments records AssetPairs
+pair_decimals/lot_decimals per symbol (PRECISION, also returned as `price_decimals` /
+`qty_decimals`); without it the decoder infers them from each snapshot (the most decimals seen,
+never decreasing), and keeps the precision of every instrument for book_checksum.
 `last_levels[instrument]` = (bids, asks): the raw level dicts ({"price", "qty"}) of the
-instrument's last book message, in wire order. Mismatch => extra["resync_messages"](symbol).
+instrument's last book message, in wire order. Mismatch => resync (a fresh snapshot:
+extra["resync_messages"](symbol) or a connection rotation).
 """
 from __future__ import annotations
 
 from orjson import dumps, loads
 
+from .checksum import kraken_checksum
 from .decoder import BookEvent, Decoder, DecodeError
 from .isotime import iso_ns
 from .venue import Limits, Ping, Venue
 from .wire import ASK, BID, BOOK, MALFORMED, SIDES, SNAPSHOT, TRADE, fail, rest_json
 
 _IGNORED = frozenset(("heartbeat", "ohlc", "instrument", "level3", "executions", "balances"))
-BOOK_DEPTH = 25           # subscribed depth (10, 25, 100, 500, 1000 allowed); >= the shm top 20
+BOOK_DEPTH = 25           # subscribed depth (10, 25, 100, 500, 1000 allowed) == VENUE.book_depth
 CHANNEL_NAMES = {"trades": "trade", "quotes": "ticker", "book": "book"}
 # Kraken REST/asset codes that v2 websocket symbols spell differently
 _V2_ASSET = {"XBT": "BTC", "XDG": "DOGE"}
 _REST_ASSET = {v: k for k, v in _V2_ASSET.items()}
+
+# checksum precisions: v2 symbol -> (price_decimals, qty_decimals) from the instrument list;
+# symbol -> the most decimals seen in its snapshots; instrument id -> the precision in use
+PRECISION: dict[str, tuple[int, int]] = {}
+_INFERRED: dict[str, tuple[int, int]] = {}
+_INST_PRECISION: dict[int, tuple[int, int]] = {}
+
+
+def _decimals(x) -> int:
+    """Decimals of a JSON number as the venue wrote it (shortest repr; 740.0 -> 0)."""
+    r = repr(float(x))
+    if "e" in r:
+        mant, exp = r.split("e")
+        return max(0, (len(mant) - mant.index(".") - 1 if "." in mant else 0) - int(exp))
+    if r.endswith(".0"):
+        return 0
+    return len(r) - r.index(".") - 1
+
+
+def _learn_precision(inst: int, symbol: str, bids, asks) -> None:
+    """Precision of an instrument for its checksum (on snapshots only: not per message)."""
+    known = PRECISION.get(symbol)
+    if known is None:
+        pd = qd = 0
+        for lv in bids:
+            pd = max(pd, _decimals(lv["price"]))
+            qd = max(qd, _decimals(lv["qty"]))
+        for lv in asks:
+            pd = max(pd, _decimals(lv["price"]))
+            qd = max(qd, _decimals(lv["qty"]))
+        old = _INFERRED.get(symbol, (0, 0))
+        known = _INFERRED[symbol] = (max(pd, old[0]), max(qd, old[1]))
+    _INST_PRECISION[inst] = known
+
+
+def book_checksum(bids, asks, instrument: int) -> int:
+    """The book keeper's checksum hook: (bids, asks) best first as (price, qty) floats."""
+    pd, qd = _INST_PRECISION.get(instrument, (8, 8))
+    return kraken_checksum(asks, bids, pd, qd)
 
 
 class KrakenDecoder(Decoder):
@@ -81,7 +126,8 @@ class KrakenDecoder(Decoder):
         snap = m["type"] == "snapshot"
         flags = SNAPSHOT if snap else 0
         for d in m["data"]:
-            inst = ids(d["symbol"], market)
+            sym = d["symbol"]
+            inst = ids(sym, market)
             tm = d.get("timestamp")
             ts = iso_ns(tm) if tm else ts_recv
             bids = d["bids"]
@@ -91,6 +137,8 @@ class KrakenDecoder(Decoder):
                 add(BOOK, inst, ts, ts_recv, BID, flags, float(lv["price"]), float(lv["qty"]), 0)
             for lv in asks:
                 add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv["price"]), float(lv["qty"]), 0)
+            if snap or inst not in _INST_PRECISION:
+                _learn_precision(inst, sym, bids, asks)
             self.last_levels[inst] = (bids, asks)
             self.book_events.append(BookEvent(inst, start, out.n, snap, -1, -1, -1,
                                               int(d["checksum"])))
@@ -173,6 +221,7 @@ def parse_instruments(body: bytes) -> list[dict]:
         base, quote = (_v2(a) for a in ws.split("/"))
         pd = int(p["pair_decimals"])
         qd = int(p["lot_decimals"])
+        PRECISION[f"{base}/{quote}"] = (pd, qd)
         out.append({
             "symbol": f"{base}/{quote}", "base": base, "quote": quote, "market": "spot",
             "tick_size": float(p.get("tick_size") or 10.0 ** -pd), "lot_size": 10.0 ** -qd,
@@ -226,7 +275,7 @@ VENUE = Venue(
     channels=("trades", "quotes", "book"),
     markets=("spot",),
     book_rule="kraken",
-    book_depth=20,
+    book_depth=BOOK_DEPTH,          # == the subscribed depth: the keeper truncates to it
     subscribe=subscribe,
     snapshot_request=None,          # the book channel sends its own snapshot (with checksum)
     parse_snapshot=None,
@@ -235,6 +284,6 @@ VENUE = Venue(
     trades_request=trades_request,
     parse_trades=parse_trades,
     rest_weight_per_s=1.0,          # public REST: roughly 1 request/s per IP
-    extra={"resync_messages": resync_messages, "checksum": "kraken", "checksum_levels": 10,
-           "subscribed_depth": BOOK_DEPTH},
+    extra={"book_checksum": book_checksum, "resync_messages": resync_messages,
+           "checksum_levels": 10},
 )

@@ -88,21 +88,50 @@ def _books(action, bids, asks, seq, checksum, pseq=None):
 def test_books_snapshot_then_update_with_checksum():
     bids = [["3366.1", "7"]]
     asks = [["3366.8", "9"], ["3368", "8"], ["3372", "8"]]
-    cs = bitget_checksum(bids, asks)
     dec = BitgetDecoder()
-    r = dec.decode(_books("snapshot", bids, asks, 100, cs))
+    r = dec.decode(_books("snapshot", bids, asks, 100, 0))
     assert len(r) == 4 and all(f & Flag.SNAPSHOT for f in r["flags"])
     (ev,) = dec.book_events
-    assert (ev.snapshot, ev.first, ev.last, ev.checksum) == (True, 100, 100, cs)
-    # the raw strings are exposed for the checksum, exactly as sent ("3368", not "3368.0")
+    # snapshots are not checksummed; the raw strings are exposed exactly as sent ("3368")
+    assert (ev.snapshot, ev.first, ev.last, ev.checksum) == (True, 100, 100, None)
     assert dec.last_levels[ev.instrument] == (bids, asks)
-    assert bitget_checksum(*dec.last_levels[ev.instrument]) == ev.checksum
 
     r = dec.decode(_books("update", [["3366.1", "0"]], [], 101, -12345, pseq=100))
     assert len(r) == 1 and r[0]["size"] == 0.0 and not r[0]["flags"] & Flag.SNAPSHOT
     assert r[0]["id"] == 101
     (ev,) = dec.book_events
     assert (ev.snapshot, ev.first, ev.last, ev.prev, ev.checksum) == (False, 101, 101, 100, -12345)
+
+
+def _keeper():
+    from feeds.book import BookKeeper
+    v = venue("bitget")
+    return BookKeeper(v.book_rule, depth=v.book_depth, checksum=v.extra["book_checksum"])
+
+
+def _run(dec, keeper, frame):
+    dec.out.clear()
+    dec.book_events.clear()
+    dec.feed(frame, 0)
+    keeper.check(dec.book_events, dec.out.buf)
+
+
+def test_book_keeper_checksum_hook_uses_original_strings():
+    bids = [["26274.8", "0.0009"], ["26274.7", "0.0500"]]
+    asks = [["26274.9", "0.0100"], ["26275.0", "1.2000"]]
+    dec = BitgetDecoder()
+    keeper = _keeper()
+    _run(dec, keeper, _books("snapshot", bids, asks, 1, None))
+    # after the update the venue's book is bid 26274.8/0.0009, bid 26274.6/0.3000, asks as before
+    after_b = [("26274.8", "0.0009"), ("26274.6", "0.3000")]
+    good = bitget_checksum(after_b, [tuple(a) for a in asks])
+    _run(dec, keeper, _books("update", [["26274.7", "0"], ["26274.6", "0.3000"]], [], 2, good))
+    assert keeper.checksum_errors == 0 and keeper.gaps == 0
+    # the same book with "0.3" instead of "0.3000" is a different checksum: strings matter
+    assert bitget_checksum([("26274.8", "0.0009"), ("26274.6", "0.3")],
+                           [tuple(a) for a in asks]) != good
+    _run(dec, keeper, _books("update", [["26274.8", "0.0010"]], [], 3, good))   # stale checksum
+    assert keeper.checksum_errors == 1
 
 
 @pytest.mark.parametrize("raw", [

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from feeds import DecodeError, decoder_for, venue
-from feeds.coinbase import CoinbaseDecoder, parse_instruments, parse_trades, subscribe
+from feeds.coinbase import LOST, CoinbaseDecoder, parse_instruments, parse_trades, subscribe
 from shm.record import Flag, Kind, Side
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "wire-samples",
@@ -191,18 +191,20 @@ def test_sequence_gap_is_visible_in_book_events():
               _l2(3, "BTC-USD")):
         dec.feed(f, 0)
     evs = dec.book_events
-    assert [(e.first, e.prev) for e in evs] == [(0, -1), (1, 0), (3, 2)]
-    assert all(e.first == e.prev + 1 for e in evs[1:])        # contiguous: checks pass
-    assert dec.sequence_gaps == 0
+    # prev = the instrument's previous l2 sequence_num while nothing was lost
+    assert [(e.first, e.last, e.prev) for e in evs] == [(0, 0, -1), (1, 1, -1), (3, 3, 0)]
+    assert dec.sequence_gaps == 0 and dec.notices == []
     dec.feed(_trade(5), 0)                                     # sequence 4 was lost
+    assert dec.notices == ["sequence_gap"]
     dec.feed(_l2(6, "BTC-USD"), 0)
     dec.feed(_l2(7, "ETH-USD"), 0)
     dec.feed(_l2(8, "BTC-USD"), 0)
     btc_after, eth_after, btc_next = dec.book_events[3:]
     assert dec.sequence_gaps == 1
-    assert btc_after.first != btc_after.prev + 1 and btc_after.prev == 3
-    assert eth_after.first != eth_after.prev + 1 and eth_after.prev == 1
-    assert btc_next.prev == 7                                  # a new unbroken run again
+    assert btc_after.prev == LOST and eth_after.prev == LOST   # both books need a resync
+    assert btc_next.prev == 6                                  # a new unbroken run again
+    dec.feed(_l2(0, "BTC-USD", "snapshot"), 0)                 # a new connection restarts at 0
+    assert dec.book_events[-1].snapshot and dec.sequence_gaps == 2
 
 
 def test_subscribe_shape():

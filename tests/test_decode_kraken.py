@@ -71,6 +71,27 @@ def test_book_update(msgs):
     assert ev.snapshot is False and ev.checksum == 2114181697
 
 
+def test_book_keeper_checksum_hook(msgs):
+    from feeds.book import BookKeeper
+    v = venue("kraken")
+    keeper = BookKeeper(v.book_rule, depth=v.book_depth, checksum=v.extra["book_checksum"])
+    dec = KrakenDecoder()
+
+    def run(payload):
+        dec.out.clear()
+        dec.book_events.clear()
+        dec.feed(orjson.dumps(payload), 0)
+        keeper.check(dec.book_events, dec.out.buf)
+
+    run(pick(msgs, "book", "snapshot"))      # precision 4/8 inferred from the snapshot
+    run(pick(msgs, "book", "update"))
+    assert keeper.checksum_errors == 0
+    bad = json.loads(json.dumps(pick(msgs, "book", "update")))
+    bad["data"][0]["bids"][0]["qty"] = 1.0   # the venue's checksum no longer matches our book
+    run(bad)
+    assert keeper.checksum_errors == 1
+
+
 def test_book_qty_zero_deletes():
     p = {"channel": "book", "type": "update", "data": [{
         "symbol": "BTC/USD", "bids": [], "asks": [{"price": 45285.2, "qty": 0}],

@@ -28,6 +28,10 @@ TICKER = b'{"u":%d,"s":"%s","b":"%s","B":"%s","a":"%s","A":"%s"}'
 
 
 def levels(changes) -> bytes:
+    if not changes:
+        return b""
+    if len(changes) == 1:
+        return b'["%s","%s"]' % changes[0]
     return b",".join([b'["%s","%s"]' % lv for lv in changes])
 
 
@@ -217,14 +221,14 @@ class Binance(VenueProtocol):
     def trade_json(book, t) -> dict:
         tid, px, sz, bm, ts, ticks = t
         return {"id": tid, "price": px.decode(), "qty": sz.decode(),
-                "quoteQty": f"{book.price(ticks) * float(sz):.8f}", "time": ts, "isBuyerMaker": bm,
+                "quoteQty": f"{book.price(ticks) * float(sz):.8f}", "time": ts, "isBuyerMaker": bool(bm),
                 "isBestMatch": True}
 
     @staticmethod
     def agg_json(book, t) -> dict:
         tid, px, sz, bm, ts, _ = t
         return {"a": tid + book.agg_offset, "p": px.decode(), "q": sz.decode(), "f": tid, "l": tid,
-                "T": ts, "m": bm, "M": True}
+                "T": ts, "m": bool(bm), "M": True}
 
     def rest(self, method: str, path: str, query: dict[str, str]) -> tuple[int, object]:
         p = self.rest_prefix

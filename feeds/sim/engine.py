@@ -47,7 +47,9 @@ class Engine:
                 self.books[(market, native)] = b
                 self.book_list.append(b)
         weights = [b.inst.weight for b in self.book_list]
-        self.picks = self.rng.choices(range(len(self.book_list)), weights=weights, k=PICKS)
+        # pre-drawn (book index << 1 | is_trade): one table lookup per event on the hot path
+        self.picks = [(i << 1) | (self.rng.random() < TRADE_SHARE)
+                      for i in self.rng.choices(range(len(self.book_list)), weights=weights, k=PICKS)]
         self.pick_i = 0
         self.rate = float(rate)
         self.ping_interval = self.proto.ping_interval if ping_interval is None else ping_interval
@@ -103,12 +105,13 @@ class Engine:
         span = hi - lo + 1
         burst_book = self.burst_book
         for _ in range(n):
+            p = picks[k & (PICKS - 1)]
+            k += 1
             if burst_book is not None and rnd() < 0.3:
                 b = burst_book
             else:
-                b = books[picks[k & (PICKS - 1)]]
-                k += 1
-            if rnd() < TRADE_SHARE:
+                b = books[p >> 1]
+            if p & 1:
                 t = b.trade(ts_ms)
                 if b.subs:
                     on_trade(b, t, ts_ms)
@@ -138,7 +141,7 @@ class Engine:
                 self.burst_book.trend = 0
                 self.burst_book = None
         elif self.rng.random() < 0.002:
-            b = self.book_list[self.picks[self.rng.randrange(PICKS)]]
+            b = self.book_list[self.picks[self.rng.randrange(PICKS)] >> 1]
             b.trend = 1 if self.rng.random() < 0.5 else -1
             self.burst_book = b
             self.burst_end = now + self.rng.uniform(0.2, 1.5)

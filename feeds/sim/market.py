@@ -57,7 +57,7 @@ class Instrument:
         r = random.Random(zlib.crc32(f"{seed}:{base}".encode()))
         # (amplitude of log price, angular frequency rad/s, phase): periods 30 s .. 6 h
         self.waves = [(a * r.uniform(0.5, 1.0), 2 * math.pi / (p * r.uniform(0.7, 1.3)), r.uniform(0, 6.3))
-                      for a, p in ((0.0008, 30), (0.0015, 120), (0.003, 600), (0.006, 3600), (0.01, 21600))]
+                      for a, p in ((0.0001, 30), (0.0003, 120), (0.001, 600), (0.003, 3600), (0.008, 21600))]
         self.weight = 1.0 / (index + 1) ** 0.8     # Zipf-ish: BTC busiest
 
     def reference(self, t_s: float) -> float:
@@ -150,8 +150,9 @@ class Book:
 
     # --- small helpers -------------------------------------------------------------------
     def _size(self) -> bytes:
-        self.size_i = (self.size_i + 1 + int(self.rng.random() * 7)) & 1023
-        return self.sizes[self.size_i]
+        # the table is random already: a fixed odd stride through it is random enough and cheap
+        self.size_i = i = (self.size_i + 389) & 1023
+        return self.sizes[i]
 
     def px(self, ticks: int) -> bytes:
         """Price bytes of a tick count (cached; the cache is bounded)."""
@@ -179,12 +180,14 @@ class Book:
         Returns (trade_id, price_bytes, size_bytes, buyer_is_maker, ts_ms, ticks)."""
         self.trade_id += 1
         self.ntrades += 1
-        buyer_maker = self.rng.random() < 0.5
+        buyer_maker = self.rng.getrandbits(1)
         ticks = self.bid if buyer_maker else self.ask
         if self.wick:
             ticks = int(ticks * (1.0 + self.wick))
             self.wick = 0.0
-        t = (self.trade_id, self.px(ticks), self._size(), buyer_maker, ts_ms, ticks)
+        c = self.pxcache.get(ticks)
+        self.size_i = i = (self.size_i + 389) & 1023
+        t = (self.trade_id, c if c is not None else self.px(ticks), self.sizes[i], buyer_maker, ts_ms, ticks)
         self.trades.append(t)
         return t
 
@@ -195,77 +198,84 @@ class Book:
         first = prev + 1
         self.uid = last = prev + ids
         self.nmsg += 1
-        r = self.rng.random()
+        r = self.rng.getrandbits(64)
+        k = r & 1023
+        r >>= 10
         bid, ask, depth = self.bid, self.ask, self.depth
-        if r < (0.5 if burst else 0.22):
+        if k < (512 if burst else 225):
             # move the inside toward the reference (or with the burst's trend), 1 tick
             mid2 = bid + ask
             tgt2 = 2 * self.target
-            if burst and self.trend:
-                step = self.trend
-            elif mid2 < tgt2 - 1:
-                step = 1
-            elif mid2 > tgt2 + 1:
-                step = -1
-            else:
-                step = 1 if self.rng.random() < 0.5 else -1
             far = abs(tgt2 - mid2) // 2
-            if far > 4 * depth:                      # far off (e.g. after a long idle): jump
+            if burst and self.trend:
+                step = self.trend * (1 + (r & 3))
+            elif far > 8 * depth:                     # far off (e.g. after a long stall): jump
                 step = (tgt2 - mid2) // 2
+            elif far:                                 # approach: bigger steps when further away
+                step = min(1 + far // 16, depth // 2)
+                if mid2 > tgt2:
+                    step = -step
+            else:
+                step = 1 if r & 1 else -1
             return first, last, prev, *self._reshape(bid + step, ask + step), True
-        if r < 0.32:
-            spread = 1 + int(self.rng.random() * 3)
-            if self.rng.random() < 0.5:
+        if k < 330:
+            spread = 1 + (r & 3) % 3
+            if r & 4:
                 return first, last, prev, *self._reshape(ask - spread, ask), True
             return first, last, prev, *self._reshape(bid, bid + spread), True
-        # size changes on 1..3 random levels
+        # size changes on 1..3 random levels, nearer the top more often
         bch = []
         ach = []
         top = False
-        for _ in range(1 + int(self.rng.random() * 3)):
-            d = int(self.rng.random() * self.rng.random() * depth)   # near the top more often
-            s = self._size()
-            if self.rng.random() < 0.5:
+        sizes = self.sizes
+        i = self.size_i
+        px = self.px
+        for _ in range(1 + (r & 3) % 3):
+            r >>= 2
+            d = ((r & 31) * ((r >> 5) & 31) * depth) >> 10
+            i = (i + 389) & 1023
+            s = sizes[i]
+            if r & 1024:
                 t = bid - d
                 self.bids[t] = s
-                bch.append((self.px(t), s))
+                bch.append((px(t), s))
             else:
                 t = ask + d
                 self.asks[t] = s
-                ach.append((self.px(t), s))
-            top = top or d == 0
+                ach.append((px(t), s))
+            if not d:
+                top = True
+            r >>= 11
+        self.size_i = i
         return first, last, prev, bch, ach, top
 
     def _reshape(self, nbid: int, nask: int) -> tuple[list, list]:
         """Move the inside to (nbid, nask), keeping `depth` levels per side; the deltas."""
         if nask <= nbid:
             nask = nbid + 1
-        depth = self.depth
-        bids, asks, px = self.bids, self.asks, self.px
-        bch = []
-        ach = []
-        olo, ohi = self.bid - depth + 1, self.bid
-        nlo, nhi = nbid - depth + 1, nbid
-        for t in range(olo, ohi + 1):
-            if t < nlo or t > nhi:
-                del bids[t]
-                bch.append((px(t), b"0"))
-        for t in range(nlo, nhi + 1):
-            if t < olo or t > ohi:
-                s = bids[t] = self._size()
-                bch.append((px(t), s))
-        olo, ohi = self.ask, self.ask + depth - 1
-        nlo, nhi = nask, nask + depth - 1
-        for t in range(olo, ohi + 1):
-            if t < nlo or t > nhi:
-                del asks[t]
-                ach.append((px(t), b"0"))
-        for t in range(nlo, nhi + 1):
-            if t < olo or t > ohi:
-                s = asks[t] = self._size()
-                ach.append((px(t), s))
+        d1 = self.depth - 1
+        bch = self._move(self.bids, self.bid - d1, self.bid, nbid - d1, nbid)
+        ach = self._move(self.asks, self.ask, self.ask + d1, nask, nask + d1)
         self.bid, self.ask = nbid, nask
         return bch, ach
+
+    def _move(self, levels: dict, olo: int, ohi: int, nlo: int, nhi: int) -> list:
+        """Levels [olo, ohi] become [nlo, nhi]: delete what left, add what came; the changes."""
+        px = self.px
+        ch = []
+        for t in range(olo, min(ohi, nlo - 1) + 1):
+            del levels[t]
+            ch.append((px(t), b"0"))
+        for t in range(max(olo, nhi + 1), ohi + 1):
+            del levels[t]
+            ch.append((px(t), b"0"))
+        for t in range(nlo, min(nhi, olo - 1) + 1):
+            levels[t] = s = self._size()
+            ch.append((px(t), s))
+        for t in range(max(nlo, ohi + 1), nhi + 1):
+            levels[t] = s = self._size()
+            ch.append((px(t), s))
+        return ch
 
     # --- views ---------------------------------------------------------------------------
     def top(self, n: int) -> tuple[list, list]:

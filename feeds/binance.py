@@ -75,11 +75,13 @@ class BinanceDecoder(Decoder):
         e = d.get("e")
         add = self.out.add
         if e == "trade":
-            add(TRADE, self._inst(d["s"]), int(d["T"]) * MS, ts_recv, SELL if d["m"] else BUY, 0,
-                float(d["p"]), float(d["q"]), d["t"])
+            s = d["s"]
+            add(TRADE, self._ids.get(s) or self._inst(s), int(d["T"]) * MS, ts_recv,
+                SELL if d["m"] else BUY, 0, float(d["p"]), float(d["q"]), d["t"])
         elif e == "aggTrade":
-            add(TRADE, self._inst(d["s"]), int(d["T"]) * MS, ts_recv, SELL if d["m"] else BUY, 0,
-                float(d["p"]), float(d["q"]), d["a"])
+            s = d["s"]
+            add(TRADE, self._ids.get(s) or self._inst(s), int(d["T"]) * MS, ts_recv,
+                SELL if d["m"] else BUY, 0, float(d["p"]), float(d["q"]), d["a"])
         elif e == "depthUpdate":
             self._depth(d, stream, ts_recv)
         elif e is None:
@@ -102,7 +104,8 @@ class BinanceDecoder(Decoder):
         """Event types this venue does not decode (klines, tickers, ...): nothing."""
 
     def _book_ticker(self, d: dict, ts_recv: int) -> None:
-        self.out.add_quote(self._inst(d["s"]), int(d.get("E", 0)) * MS, ts_recv, 0,
+        s = d["s"]
+        self.out.add_quote(self._ids.get(s) or self._inst(s), int(d.get("E", 0)) * MS, ts_recv, 0,
                            float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]))
 
     def _depth(self, d: dict, stream: str | None, ts_recv: int) -> None:

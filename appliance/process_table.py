@@ -7,7 +7,9 @@ can supervise any trivial command with the same machinery.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import tempfile
 import sys
 from dataclasses import dataclass, field
 
@@ -25,6 +27,7 @@ class ChildSpec:
     venue: str | None = None
     stop_order: int = 0               # lower stops first: workers (stop reading) before the compactor
     env: dict = field(default_factory=dict)   # added to the supervisor's environment
+    files: dict = field(default_factory=dict)  # path -> text the supervisor writes before start
 
 
 def tickring_argv(*args: str) -> list[str]:
@@ -38,8 +41,17 @@ def names(cfg: Config) -> dict:
     return {"registry": cfg.shm_name("registry"),
             "rings": {v: cfg.shm_name(v) for v in venues},
             "book_tables": {v: cfg.shm_name(f"book.{v}") for v in venues},
+            "candle_ring": cfg.shm_name("candles"),
+            "candle_table": cfg.shm_name("candles.latest"),
+            "quality_table": cfg.shm_name("quality"),
             "state": cfg.shm_name("supervisor"),
             "lock": cfg.shm_name("supervisor.lock")}
+
+
+def runtime_dir(cfg: Config) -> str:
+    """Where generated child settings go: systemd's RuntimeDirectory, else a private temp dir."""
+    base = os.environ.get("RUNTIME_DIRECTORY") or os.path.join(tempfile.gettempdir(), f"tickring-{os.getuid()}")
+    return os.path.join(base, cfg.namespace or "default")
 
 
 def compactor_available() -> bool:
@@ -76,10 +88,17 @@ def build(cfg: Config, endpoints: dict | None = None) -> list[ChildSpec]:
                                cpu=cpu, memory_limit_mb=limit, ring=n["rings"][v.name],
                                venue=v.name, stop_order=0))
     if cfg.compactor.enabled and compactor_available() and specs:
-        args = ["compactor", *n["rings"].values(), "--registry", n["registry"],
-                "--parquet-root", cfg.compactor.parquet_root,
-                "--timeframes", ",".join(cfg.compactor.timeframes)]
+        # the compactor reads its settings from a JSON file (tools/compact.py --config)
+        settings = {"rings": dict(n["rings"]), "root": cfg.compactor.parquet_root,
+                    "registry": n["registry"], "timeframes": list(cfg.compactor.timeframes),
+                    "candle_ring": n["candle_ring"], "candle_table": n["candle_table"],
+                    "quality_table": n["quality_table"],
+                    "rest_urls": {v.name: v.rest_url or endpoints.get(v.name, {}).get("rest_url", "")
+                                  for v in cfg.enabled_venues
+                                  if v.rest_url or endpoints.get(v.name, {}).get("rest_url")}}
+        path = os.path.join(runtime_dir(cfg), "compactor.json")
         cpu = cfg.compactor.cpu if cfg.compactor.cpu is not None else cpus[next(spread) % len(cpus)]
-        specs.append(ChildSpec(name="compactor", argv=tickring_argv(*args), kind="compactor",
-                               cpu=cpu, memory_limit_mb=cfg.memory.compactor_limit_mb, stop_order=1))
+        specs.append(ChildSpec(name="compactor", argv=tickring_argv("compactor", "--config", path),
+                               kind="compactor", cpu=cpu, memory_limit_mb=cfg.memory.compactor_limit_mb,
+                               stop_order=1, files={path: json.dumps(settings, indent=1)}))
     return specs

@@ -235,6 +235,10 @@ class Supervisor:
         env = child_env(os.environ)
         env["MALLOC_ARENA_MAX"] = str(self.cfg.memory.malloc_arena_max)
         env.update(spec.env)
+        for path, text in spec.files.items():
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text)
         out = None
         if self.log_dir:
             os.makedirs(self.log_dir, exist_ok=True)
@@ -492,13 +496,15 @@ class Supervisor:
             self.registry.close()
         self.rings = {}
         self.registry = None
-        try:
-            os.unlink(shm_segment.path_of(self.names["state"]))
-        except FileNotFoundError:
-            pass
+        for path in [shm_segment.path_of(self.names["state"])] + [p for c in self.children for p in c.spec.files]:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
         if self.cfg.keep_shm:
             return
-        owned = [self.names["registry"], *self.names["rings"].values(), *self.names["book_tables"].values()]
+        owned = [self.names["registry"], *self.names["rings"].values(), *self.names["book_tables"].values(),
+                 self.names["candle_ring"], self.names["candle_table"], self.names["quality_table"]]
         owned += [c.spec.ring for c in self.children if c.spec.ring]
         if self.cfg.namespace:        # everything in our namespace is ours (tables the children made)
             prefix = self.cfg.namespace + "."

@@ -4,7 +4,8 @@ Wire format (bybit-exchange/docs, docs/v5/websocket/public/*): JSON text frames
 {"topic": "<name>.<symbol>", "type": "snapshot"|"delta", "ts": ms, "data": ...}. Spot and
 linear are separate hosts paths (/v5/public/spot, /v5/public/linear) and the same symbol
 ("BTCUSDT") exists on both, so the market is a property of the connection: build the decoder
-with market="spot" for /v5/public/spot and market="perp" for /v5/public/linear (linear dated
+with market="spot" for /v5/public/spot and market="perp" for /v5/public/linear
+(VENUE.extra["market_for_path"](path) gives it; linear dated
 futures, symbols with a "-", become "future").
 
 Decoded:
@@ -200,6 +201,11 @@ def subscribe(symbols: list[str], channels: list[str], market: str = "spot") -> 
     return [(PATHS[market], msgs)]
 
 
+def market_for_path(path: str) -> str:
+    """The decoder market of a connection path (the worker reads extra["market_for_path"])."""
+    return "spot" if path.rstrip("/").endswith("/spot") else "perp"
+
+
 def ping_payload() -> bytes:
     """The documented heartbeat: {"req_id": ..., "op": "ping"} every 20 s."""
     return b'{"op":"ping"}'
@@ -306,7 +312,7 @@ VENUE = Venue(
         # subscribe/snapshot_request/trades_request take market= ("spot" | "perp" | "future"):
         # the same symbol exists in both categories. Path -> market for the connection's decoder:
         "market_paths": dict(PATHS),
-        "decoder_market": {"/v5/public/spot": "spot", "/v5/public/linear": "perp"},
+        "market_for_path": market_for_path,
         # every instruments-info request to make (one per category); instruments_request is the first
         "instruments_requests": list(INSTRUMENTS_REQUESTS),
         # the ws orderbook topics send snapshots: resync = resubscribe the topic

@@ -219,6 +219,9 @@ def test_venue_declaration():
     assert VENUE.limits.symbols_per_subscribe == 10
     assert VENUE.ping.mode == "text" and VENUE.ping.interval_s == 20
     assert orjson.loads(VENUE.ping.payload) == {"op": "ping"}
+    # the worker builds each connection's decoder with this market
+    assert VENUE.extra["market_for_path"]("/v5/public/spot") == "spot"
+    assert VENUE.extra["market_for_path"]("/v5/public/linear") == "perp"
 
 
 def test_subscribe_shape_per_market():

@@ -33,7 +33,7 @@ from orjson import dumps, loads
 
 from .decoder import BookEvent, DecodeError, Decoder
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, LIQUIDATION, MALFORMED, MARK, MS, NAN, OPPOSITE, SIDES,
+from .wire import (ASK, BID, BOOK, LIQUIDATION, MALFORMED, MARK, MS, NAN, OPPOSITE,
                    SNAPSHOT, TRADE, fail, id_from_str, num, rest_json, rest_levels, side)
 
 PATHS = {"spot": "/v5/public/spot", "perp": "/v5/public/linear", "future": "/v5/public/linear"}

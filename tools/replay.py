@@ -160,6 +160,50 @@ def _days_between(start: int, end: int) -> list[str]:
     return days
 
 
+SERVICE_ROOT = "/var/lib/tickring/parquet"
+
+
+def default_root() -> str | None:
+    """$TICKRING_PARQUET_ROOT, else the service's root, else the demo's (whichever exists)."""
+    env = os.environ.get("TICKRING_PARQUET_ROOT")
+    if env:
+        return env
+    import tempfile
+    demo = os.path.join(tempfile.gettempdir(), f"tickring-demo-{os.getuid()}", "parquet")
+    for root in (SERVICE_ROOT, demo):
+        if os.path.isdir(root):
+            return root
+    return None
+
+
+def dataset_files(root: str, dataset: str, venues=None, start: int | None = None,
+                  end: int | None = None, margin_days: int = 1) -> dict[str, list[str]]:
+    """venue -> Parquet files of one dataset (oldest first), pruned by date partition with a
+    margin (a candle's day and its file's day can differ)."""
+    droot = os.path.join(root, dataset)
+    out: dict[str, list[str]] = {}
+    if not os.path.isdir(droot):
+        return out
+    day_ns = 86400 * 10**9
+    lo = day_of(start - margin_days * day_ns) if start is not None else None
+    hi = day_of(end + margin_days * day_ns) if end is not None else None
+    for ventry in sorted(os.listdir(droot)):
+        venue = _partition_value(ventry, "venue")
+        if venue is None or (venues and venue not in venues):
+            continue
+        files = []
+        for dentry in sorted(os.listdir(os.path.join(droot, ventry))):
+            day = _partition_value(dentry, "date")
+            if day is None or (lo and day < lo) or (hi and day > hi):
+                continue
+            ddir = os.path.join(droot, ventry, dentry)
+            names = [f for f in os.listdir(ddir) if f.endswith(".parquet")]
+            names.sort(key=lambda f: (_file_bounds(f) or (0, 0), f))
+            files += [os.path.join(ddir, f) for f in names]
+        out[venue] = files
+    return out
+
+
 # ------------------------------------------------------------------------------- conversion
 def to_records(batch, kind: int) -> np.ndarray:
     """An Arrow RecordBatch of a record dataset -> a RECORD array (column by column, vectorized).

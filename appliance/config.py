@@ -119,6 +119,9 @@ SECTIONS: dict[str, list[Key]] = {
         Key("cpu", (int, type(None)), None, "CPU the supervisor itself is pinned to (unset = not pinned).", _cpu),
         Key("cpus", list, [], "CPUs children are spread over when they have no `cpu` of their own "
             "(empty = every CPU this process may use).", _cpus),
+        Key("preload", bool, True, "Fork tickring children from a pre-loaded zygote process, so "
+            "they share the pages of their common modules (numpy, picows, venue tables): "
+            "about 15 MB less per worker. false = plain exec per child."),
         Key("status_interval_s", (int, float), 1.0, "How often the status (view, sd_notify STATUS=, "
             "state file) is refreshed.", _positive),
     ],

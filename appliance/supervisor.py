@@ -39,8 +39,9 @@ from shm.ring import Ring, _pid_alive
 
 from . import memwatch
 from .config import Config
-from .process_table import ChildSpec, build, names
+from .process_table import ChildSpec, build, names, tickring_argv
 from .sdnotify import Notifier, child_env
+from .zygote import Zygote, set_subreaper
 
 log = logging.getLogger("tickring.supervisor")
 PR_SET_PDEATHSIG = 1
@@ -120,6 +121,7 @@ class Supervisor:
         self._old_handlers: dict = {}
         self._prev_counts: dict = {}
         self._metrics = None
+        self.zygote: Zygote | None = None
         self._next_mem = self._next_status = self._next_watchdog = 0.0
 
     # ------------------------------------------------------------------ public
@@ -154,6 +156,7 @@ class Supervisor:
             self._create_shm()
             self._install_signals()
             self._start_metrics()
+            self._start_zygote()
             now = time.monotonic()
             for child in self.children:
                 self._spawn(child, now)
@@ -230,15 +233,63 @@ class Supervisor:
         log.info("metrics on http://%s:%d/metrics", m.address, self._metrics.port)
 
     # ------------------------------------------------------------------ children
-    def _spawn(self, child: Child, now: float) -> None:
-        spec = child.spec
+    def _base_env(self) -> dict:
         env = child_env(os.environ)
         env["MALLOC_ARENA_MAX"] = str(self.cfg.memory.malloc_arena_max)
+        return env
+
+    def _start_zygote(self) -> None:
+        prefix = tickring_argv()
+        if not self.cfg.supervisor.preload or not any(c.spec.argv[:len(prefix)] == prefix for c in self.children):
+            return
+        if not set_subreaper():
+            log.warning("cannot become a child subreaper; children are started with exec")
+            return
+        try:
+            self.zygote = Zygote(self._base_env())
+        except OSError as e:
+            log.warning("zygote failed to start (%s); children are started with exec", e)
+            self.zygote = None
+
+    def _spawn_forked(self, child: Child, env: dict):
+        """Fork a tickring child from the zygote; None when it cannot (then exec is used)."""
+        prefix = tickring_argv()
+        spec = child.spec
+        if self.zygote is None or spec.argv[:len(prefix)] != prefix:
+            return None
+        logf = os.path.join(self.log_dir, f"{spec.name}.log") if self.log_dir else None
+        for attempt in (1, 2):
+            try:
+                return self.zygote.spawn(spec.argv[len(prefix):], spec.cpu, env, logf, spec.name)
+            except (OSError, ValueError) as e:
+                log.warning("zygote spawn of %s failed (%s)%s", spec.name, e,
+                            "; restarting the zygote" if attempt == 1 else "; using exec")
+                self.zygote.close()
+                self.zygote = None
+                if attempt == 1:
+                    self._start_zygote()
+                    if self.zygote is None:
+                        return None
+        return None
+
+    def _spawn(self, child: Child, now: float) -> None:
+        spec = child.spec
+        env = self._base_env()
         env.update(spec.env)
         for path, text in spec.files.items():
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             with open(path, "w") as f:
                 f.write(text)
+        if self.log_dir:
+            os.makedirs(self.log_dir, exist_ok=True)
+        proc = self._spawn_forked(child, env)
+        if proc is not None:
+            child.proc = proc
+            child.state = "running"
+            child.started_mono = now
+            self.memwatch.forget(spec.name)
+            log.info("started %s pid %d cpu %s (forked from the zygote)", spec.name, proc.pid, spec.cpu)
+            return
         out = None
         if self.log_dir:
             os.makedirs(self.log_dir, exist_ok=True)
@@ -319,6 +370,10 @@ class Supervisor:
         sup = memwatch.sample(os.getpid())
         if sup is not None:
             self.memwatch.latest["supervisor"] = sup
+        if self.zygote is not None and self.zygote.pid:
+            zmem = memwatch.sample(self.zygote.pid)
+            if zmem is not None:
+                self.memwatch.latest["zygote"] = zmem
 
     def _terminate(self, child: Child, grace: float, now: float) -> None:
         if child.pid:
@@ -392,6 +447,11 @@ class Supervisor:
         procs.append({"name": "supervisor", "kind": "supervisor", "pid": os.getpid(), "state": "running",
                       "cpu": self.cfg.supervisor.cpu, "restarts": 0, "recycles": 0, "exit_code": None,
                       "limit_mb": 0, "memory": sup_mem.as_dict() if sup_mem else None})
+        if self.zygote is not None and self.zygote.pid:
+            zmem = self.memwatch.latest.get("zygote")
+            procs.append({"name": "zygote", "kind": "zygote", "pid": self.zygote.pid, "state": "running",
+                          "cpu": None, "restarts": 0, "recycles": 0, "exit_code": None, "limit_mb": 0,
+                          "memory": zmem.as_dict() if zmem else None})
         for c in self.children:
             mem = self.memwatch.latest.get(c.spec.name) if c.pid else None
             procs.append({"name": c.spec.name, "kind": c.spec.kind, "pid": c.pid, "state": c.state,
@@ -478,6 +538,9 @@ class Supervisor:
         if self._metrics is not None:
             self._metrics.close()
             self._metrics = None
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
         self._cleanup_shm()
         self._restore_signals()
         self._release_namespace()

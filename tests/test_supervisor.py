@@ -216,3 +216,35 @@ def test_sd_notify_ready_then_watchdog_then_stopping(shm_names, tmp_path):
     assert "WATCHDOG" in kinds[ready + 1:]                   # READY before the first WATCHDOG counted
     assert kinds[-1] == "STOPPING"
     assert "STATUS=" in messages[ready] and "rings" in messages[ready]
+
+
+def test_tickring_children_are_forked_from_the_zygote_and_supervised(shm_names):
+    from appliance.process_table import tickring_argv
+    cfg = make_cfg(shm_names("ns"))
+    ring_name = cfg.shm_name("src")
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    # a real tickring command as the child: a reader that runs until SIGTERM
+    spec = ChildSpec(name="tail", argv=tickring_argv("tail", "src", "--ring", ring_name), cpu=cpu,
+                     ring=None)
+    Ring.create(ring_name, 1 << 10).close()
+    sup = Supervisor(cfg, specs=[spec])
+    sup.start()
+    try:
+        assert sup.zygote is not None and sup.zygote.pid
+        child = sup.children[0]
+        first = wait_for(lambda: child.pid, step=lambda: sup.step(0.05), what="start")
+        proc = psutil.Process(first)
+        assert proc.ppid() == os.getpid()                       # re-parented to the supervisor
+        assert os.sched_getaffinity(first) == {cpu}
+        assert proc.environ().get("MALLOC_ARENA_MAX") == "2"
+        assert "NOTIFY_SOCKET" not in proc.environ()
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: child.pid and child.pid != first, step=lambda: sup.step(0.05), what="restart")
+        assert child.restarts == 1 and child.last_exit == -signal.SIGKILL
+        assert "zygote" in {p["name"] for p in sup.snapshot["processes"]}
+        second = child.pid
+        zygote_pid = sup.zygote.pid
+    finally:
+        sup.stop()
+    assert not psutil.pid_exists(second)
+    assert not psutil.pid_exists(zygote_pid)

@@ -164,8 +164,9 @@ def test_candles_live_ring_and_forming_candle(root, shm_names):
         reg.close()
 
 
-def test_candles_errors_and_empty_results(root):
-    res = CliRunner().invoke(candles_cmd, ["-v", "binance", "-s", "DOGEUSDT", "--root", root, "--no-live"])
+def test_candles_errors_and_empty_results(root, shm_names):
+    res = CliRunner().invoke(candles_cmd, ["-v", "binance", "-s", "DOGEUSDT", "--root", root,
+                                           "--no-live", "--namespace", shm_names("none")])
     assert res.exit_code != 0 and "DOGEUSDT" in res.output and "BTCUSDT" in res.output
     res = CliRunner().invoke(candles_cmd, ["-v", "binance", "-s", "BTCUSDT", "--tf", "7x", "--root", root])
     assert res.exit_code != 0 and "bad timeframe" in res.output

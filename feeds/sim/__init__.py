@@ -127,19 +127,21 @@ class SimHandle:
         return self.proc.poll() is None
 
     def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM, wait for a clean exit (SIGKILL after timeout); returns the exit code."""
+        """SIGTERM, wait for a clean exit (SIGKILL after timeout); returns the exit code.
+        The sim's final stats line (JSON) is kept in .final."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                out, _ = self.proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                out, _ = self.proc.communicate()
-            for line in (out or "").splitlines():
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout and not self.proc.stdout.closed:
+            out = self.proc.stdout.read()
+            self.proc.stdout.close()
+            for line in out.splitlines():
                 with contextlib.suppress(ValueError):
                     self.final = json.loads(line)
-        elif self.proc.stdout and not self.proc.stdout.closed:
-            self.proc.stdout.close()
         return self.proc.returncode
 
     def __enter__(self) -> "SimHandle":

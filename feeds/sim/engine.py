@@ -52,7 +52,13 @@ class Engine:
                       for i in self.rng.choices(range(len(self.book_list)), weights=weights, k=PICKS)]
         self.pick_i = 0
         self.rate = float(rate)
-        self.ping_interval = self.proto.ping_interval if ping_interval is None else ping_interval
+        # --ping-interval overrides only venues whose rule has server pings; the pong timeout
+        # then scales with it (3 intervals) so tests can exercise it quickly
+        self.ping_interval = self.proto.ping_interval
+        self.pong_timeout = self.proto.pong_timeout or 3 * self.ping_interval
+        if ping_interval is not None and self.ping_interval > 0:
+            self.ping_interval = ping_interval
+            self.pong_timeout = 3 * ping_interval
         self.sessions: set[Session] = set()
         self.dirty: list[Session] = []
         self.paused: set = set()
@@ -190,7 +196,7 @@ class Engine:
         interval = self.ping_interval
         if interval <= 0:
             return
-        timeout = self.proto.pong_timeout or 3 * interval
+        timeout = self.pong_timeout
         while self.running:
             await asyncio.sleep(interval)
             if self.stalled():

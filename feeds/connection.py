@@ -43,6 +43,20 @@ def rotate_before(max_age_s: float) -> float:
     return max_age_s - min(600.0, max_age_s * 0.1)
 
 
+def subscribe_bucket(rate: float) -> TokenBucket:
+    """The control-message limiter of one connection.
+
+    A per-second limit (Binance: 5/s, pings and pongs included) gets 90 % of the rate and no
+    burst. A long-window limit declared as a small rate (OKX: 480 per hour = 0.133/s) is an
+    hourly budget: half of it may go at once (a connection's initial subscribes) and the rest
+    refills at half the rate, so no hour ever sees more than the budget.
+    """
+    if rate >= 1.0:
+        return TokenBucket(rate * 0.9, burst=1.0)
+    hourly = rate * 3600.0
+    return TokenBucket(max(rate / 2, 1e-6), burst=max(1.0, hourly / 2))
+
+
 class Socket(WSListener):
     """One picows websocket of a Connection; hands every data frame to the worker's handler."""
 
@@ -148,7 +162,7 @@ class Connection:
         self.events = events
         lim = venue.limits
         self.connect_limiter = connect_limiter or WindowLimiter(lim.connect_attempts, lim.connect_window_s)
-        self.subscribe_bucket = TokenBucket(max(0.1, lim.subscribe_msgs_per_s * 0.9), burst=1.0)
+        self.subscribe_bucket = subscribe_bucket(lim.subscribe_msgs_per_s)
         self.ssl_context = ssl_context
         self.backoff = backoff or Backoff()
         self.stale_after_s = stale_after_s if stale_after_s is not None else lim.stale_after_s

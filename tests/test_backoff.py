@@ -111,3 +111,12 @@ def test_window_limiter():
     assert w.try_acquire()
     with pytest.raises(ValueError):
         WindowLimiter(0, 1.0)
+
+
+def test_subscribe_bucket_per_second_and_hourly_budgets():
+    from feeds.connection import subscribe_bucket
+    fast = subscribe_bucket(5.0)                       # Binance: 5/s, no burst
+    assert fast.burst == 1.0 and fast.rate == pytest.approx(4.5)
+    hourly = subscribe_bucket(480 / 3600)              # OKX: 480 per hour per connection
+    assert hourly.burst == pytest.approx(240)
+    assert hourly.burst + hourly.rate * 3600 <= 480 + 1e-9   # never more than the budget per hour

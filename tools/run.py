@@ -137,17 +137,24 @@ def run_appliance(cfg, duration: float | None, view: bool | None, out=None, on_s
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="TOML config (docs/configuration.md). Without it: the demo against the simulator.")
 @click.option("--duration", type=float, help="Stop cleanly after this many seconds (exit 0).")
+@click.option("--namespace", default=None,
+              help="Override the config's namespace (segment names become NAMESPACE.<name>).")
 @click.option("--view/--no-view", default=None, help="Live status view (default: on a terminal or in the demo).")
 @click.option("--symbols", type=click.IntRange(1), default=100, show_default=True,
               help="Demo only: instruments per venue.")
 @click.option("--rate", type=click.FloatRange(min=1), default=200.0, show_default=True,
               help="Demo only: simulated messages per second per venue.")
 @friendly
-def command(config_path, duration, view, symbols, rate):
+def command(config_path, duration, namespace, view, symbols, rate):
     """Run the appliance (the demo against the built-in simulator without --config)."""
     from appliance import config
     if config_path:
         cfg = config.load(config_path)
     else:
         cfg = config.demo(symbols=symbols, rate=rate)
+    if namespace is not None:
+        problem = config._namespace(namespace)
+        if problem:
+            raise click.BadParameter(f"{namespace!r}: must be {problem}", param_hint="--namespace")
+        cfg.namespace = namespace
     sys.exit(run_appliance(cfg, duration, view))

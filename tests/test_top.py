@@ -112,7 +112,14 @@ def test_local_book_snapshot_then_deltas():
 
 
 def test_collector_reads_a_live_ring(live):
+    import numpy as np
+    from appliance.compactor.schema import QUALITY_SLOT
+    from shm.table import Table
     ring, reg, ns, pid = live
+    quality = Table.create(f"{ns}.quality", QUALITY_SLOT, 4)
+    row = np.zeros(1, QUALITY_SLOT)
+    row["ts"], row["instrument"], row["grade"], row["venue"] = 1, 1, 2, b"tvenue"
+    quality.write(1, row[0])
     col = Collector(namespace=ns, symbol="BTCUSDT")
     try:
         col.snapshot()
@@ -126,6 +133,7 @@ def test_collector_reads_a_live_ring(live):
             assert time.monotonic() < deadline, snap
         (v,) = snap["venues"]
         assert v["ring"] == ring and v["producer_alive"] and v["producer_pid"] == pid
+        assert v["grade"] == "degraded"
         assert v["msgs_per_s"] > 0 and v["records_per_s"] > 0 and v["memory"] > 0
         assert v["age_ns"] is not None and v["age_ns"] < 60e9
         assert sel["symbol"] == "BTCUSDT" and sel["normalized"] == "BTC-USDT"
@@ -133,9 +141,10 @@ def test_collector_reads_a_live_ring(live):
         assert (99.5, 3.0) in sel["bids"]
         assert sel["trades"][0][2] == 100.5
         text = "\n".join(render(snap))
-        assert "tvenue" in text and "BTCUSDT" in text
+        assert "tvenue" in text and "BTCUSDT" in text and "degraded" in text
     finally:
         col.close()
+        quality.close()
 
 
 def test_top_once_and_json(live):

@@ -71,6 +71,8 @@ class Collector:
         self.last_quote = None
         self.seen: dict[int, int] = {}                     # instrument -> records seen (selected ring)
         self._book_tables: dict = {}
+        self._grades: dict = {}
+        self._grades_at = -1e9
 
     # -- discovery -------------------------------------------------------------------------------
     def ring_names(self) -> list[str]:
@@ -242,7 +244,10 @@ class Collector:
         now = time.monotonic()
         names = [n for n in self.ring_names() if self._ring(n) is not None]
         self._initial_selection(names)
-        grades = quality_grades()
+        now_q = time.monotonic()
+        if now_q - self._grades_at > 1.0:        # grades change once a second at most
+            self._grades, self._grades_at = quality_grades(self.namespace), now_q
+        grades = self._grades
         venues = []
         for name in names:
             r = self._ring(name)
@@ -263,7 +268,7 @@ class Collector:
             self.prev[name] = (now, c["messages"], pub)
             cons = [x for x in info["consumers"] if x["alive"] and x["pid"] != os.getpid()]
             venue = venue_of(name)
-            g = grades.get(venue)
+            g = grades.get((namespace_of(name), venue))
             venues.append({
                 "ring": name, "venue": venue, "msgs_per_s": msgs, "records_per_s": recs_s,
                 "published": pub, "age_ns": (now_ns - newest) if newest else None,
@@ -297,20 +302,20 @@ class Collector:
             r.close()
 
 
-def quality_grades() -> dict:
-    """venue -> worst grade of its instruments, from the compactor's quality table (if any)."""
+def quality_grades(namespace: str | None = None) -> dict:
+    """(namespace, venue) -> worst grade of its instruments, from the compactor's quality tables."""
     try:
         from tools.quality import live_rows
-        rows = live_rows()
+        rows = live_rows(namespace, with_symbols=False)
     except Exception:
         return {}
-    out: dict[str, str] = {}
+    out: dict[tuple[str, str], str] = {}
     for r in rows or ():
-        v, g = r.get("venue"), r.get("grade")
-        if not v or g not in GRADE_ORDER:
+        key, g = (r.get("namespace"), r.get("venue")), r.get("grade")
+        if not key[1] or g not in GRADE_ORDER:
             continue
-        if v not in out or GRADE_ORDER.index(g) > GRADE_ORDER.index(out[v]):
-            out[v] = g
+        if key not in out or GRADE_ORDER.index(g) > GRADE_ORDER.index(out[key]):
+            out[key] = g
     return out
 
 
@@ -326,7 +331,7 @@ def render(snap: dict, width: int = 80, height: int = 24) -> list[str]:
     clock = fmt_time(snap["now_ns"])
     ns = snap.get("namespace")
     title = f"tickring top  {clock} UTC" + (f"  ns={ns}" if ns else "")
-    keys = "q quit  <- -> venue  up/down instrument"
+    keys = "q quit, arrows: venue/symbol"
     lines.append((title + " " * max(1, w - len(title) - len(keys)) + keys)[:w])
     head = (f"{'VENUE':<12}{'MSG/S':>7}{'REC/S':>7}{'AGE':>8}{'LAG':>6}{'LOST':>6}{'GAPS':>5}"
             f"{'RECON':>6}  {'GRADE':<10}{'MEM':>8}")

@@ -33,6 +33,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 from orjson import dumps, loads
 
@@ -141,15 +142,23 @@ def subscribe(symbols: list[str], channels: list[str]) -> list[tuple[str, list[b
     return [("", msgs)]
 
 
-def connect_url(body: bytes | str | dict, connect_id: str | None = None) -> tuple[str, float, float]:
+def connect_url(body: bytes | str | dict, connect_id: str | None = None,
+                ws_base: str | None = None) -> tuple[str, float, float]:
     """The bullet-public answer -> (wss URL with token and connectId, ping interval s, ping
-    timeout s). The first instance server is used (KuCoin returns one; any is valid)."""
+    timeout s). The first instance server is used (KuCoin returns one; any is valid).
+
+    ws_base: when the feed is pointed somewhere other than the live default (the simulator, a
+    proxy), its scheme://host:port replaces the endpoint's, keeping the endpoint's path."""
     doc = body if isinstance(body, dict) else rest_json(body, "kucoin")
     if doc.get("code") not in ("200000", None):
         raise ValueError(f"kucoin: bullet-public error {doc.get('code')}: {doc.get('msg')}")
     data = doc["data"]
     server = data["instanceServers"][0]
     endpoint = server["endpoint"]
+    if ws_base:
+        base = urlsplit(ws_base)
+        ep = urlsplit(endpoint)
+        endpoint = urlunsplit((base.scheme, base.netloc, ep.path or "/", ep.query, ""))
     cid = connect_id or uuid.uuid4().hex
     sep = "&" if "?" in endpoint else "?"
     url = f"{endpoint}{sep}token={data['token']}&connectId={cid}"

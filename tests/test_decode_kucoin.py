@@ -131,6 +131,8 @@ def test_connect_url_from_bullet_public(msgs):
     assert (ping_s, timeout_s) == (18.0, 10.0)
     url2, _, _ = connect_url(token_doc)
     assert "connectId=" in url2 and url2 != url                # a fresh id when none is given
+    url3, _, _ = connect_url(token_doc, connect_id="c2", ws_base="ws://127.0.0.1:4321")
+    assert url3 == f"ws://127.0.0.1:4321/?token={token}&connectId=c2"    # simulator / proxy
     with pytest.raises(ValueError):
         connect_url(b'{"code": "400100", "msg": "bad"}')
 

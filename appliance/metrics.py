@@ -72,6 +72,11 @@ class SnapshotCollector:
                 uss.add_metric([name], mem["uss"])
                 pss.add_metric([name], mem["pss"])
                 shm.add_metric([name], mem["shm"])
+        grades = gauge("quality_instruments", "Instruments per quality grade (compactor)", ["venue", "grade"])
+        for venue, per in (snap.get("quality") or {}).items():
+            for grade, n in per.items():
+                grades.add_metric([venue, grade], n)
+        yield grades
         ready = gauge("ready", "1 once every worker is connected or retrying", [])
         ready.add_metric([], 1 if snap.get("ready") else 0)
         yield from (up, restarts, recycles, uss, pss, shm, ready)

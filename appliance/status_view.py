@@ -43,6 +43,12 @@ def render(snap: dict, hints: list[str] | None = None) -> list[str]:
                      f"{c.get('decode_errors', 0):>7}{lag:>8,}{r['epoch']:>6}"
                      f"{p.get('restarts', 0) + p.get('recycles', 0):>9}{_mb(p.get('memory'), 'uss'):>8}")
     lines.append(f"{'total':<14}{tot_rate:>9,.0f}")
+    quality = snap.get("quality") or {}
+    if quality:
+        lines += ["", "quality (instruments per grade, from the compactor):"]
+        for venue, grades in sorted(quality.items()):
+            text = ", ".join(f"{grades[g]} {g}" for g in ("excellent", "good", "degraded", "limited") if grades.get(g))
+            lines.append(f"  {venue:<14}{text}")
     lines += ["", f"{'process':<20}{'pid':>8}{'cpu':>5}  {'state':<10}{'restarts':>9}{'USS MB':>8}{'PSS MB':>8}"]
     for p in snap.get("processes", []):
         cpu = "-" if p.get("cpu") is None else str(p["cpu"])

@@ -46,6 +46,7 @@ from .zygote import Zygote, set_subreaper
 log = logging.getLogger("tickring.supervisor")
 PR_SET_PDEATHSIG = 1
 TICK_S = 0.2
+RETRYING_AFTER_S = 10.0   # a producing worker without a connection by then is retrying
 
 
 class AlreadyRunning(ShmError):
@@ -122,6 +123,7 @@ class Supervisor:
         self._prev_counts: dict = {}
         self._metrics = None
         self.zygote: Zygote | None = None
+        self._quality_table = None
         self._next_mem = self._next_status = self._next_watchdog = 0.0
 
     # ------------------------------------------------------------------ public
@@ -429,11 +431,18 @@ class Supervisor:
             self.on_status(snap)
 
     def _is_ready(self) -> bool:
+        """Every worker is connected (a websocket open) or retrying: it produces its ring but has
+        no connection after RETRYING_AFTER_S, or it already crashed and is being restarted."""
+        now = time.monotonic()
         for child in self.children:
             if child.spec.kind == "worker" and child.spec.ring in self.rings:
+                if child.restarts or child.recycles:
+                    continue
                 ring = self.rings[child.spec.ring]
-                producing = child.pid and ring.word("producer_pid") == child.pid
-                if not producing and child.restarts == 0:
+                if not child.pid or ring.word("producer_pid") != child.pid:
+                    return False
+                connected = ring.word("connections") > 0 or ring.word("reconnects") > 0
+                if not connected and now - child.started_mono < RETRYING_AFTER_S:
                     return False
             elif child.state == "new":
                 return False
@@ -475,6 +484,7 @@ class Supervisor:
             info["rate"] = rate
             info["records_rate"] = rec_rate
             rings.append(info)
+        quality = self._quality()
         uss = sum(p["memory"]["uss"] for p in procs if p["memory"])
         pss = sum(p["memory"]["pss"] for p in procs if p["memory"])
         return {"namespace": self.cfg.namespace, "pid": os.getpid(), "config": self.cfg.source,
@@ -483,7 +493,33 @@ class Supervisor:
                 "metrics": (f"http://{self.cfg.metrics.address}:{self._metrics.port}/metrics"
                             if self._metrics else None),
                 "registry": self.names["registry"], "processes": procs, "rings": rings,
-                "memory": {"uss": uss, "pss": pss}, "events": list(self.events), **self.extra_info}
+                "memory": {"uss": uss, "pss": pss}, "quality": quality, "events": list(self.events),
+                **self.extra_info}
+
+    def _quality(self) -> dict:
+        """venue -> {grade: instruments} from the compactor's quality table (once it exists)."""
+        if self._quality_table is None:
+            try:
+                from shm.table import Table
+                self._quality_table = Table.attach(self.names["quality_table"])
+            except (ShmError, ValueError):
+                return {}
+        try:
+            rows = self._quality_table.read_all()
+        except (TimeoutError, ValueError):
+            return {}
+        try:
+            from appliance.compactor.schema import GRADES
+        except ImportError:
+            GRADES = ("excellent", "good", "degraded", "limited")
+        rows = rows[rows["ts"] > 0]
+        out: dict = {}
+        for venue, grade in zip(rows["venue"].tolist(), rows["grade"].tolist()):
+            name = venue.decode(errors="replace") if isinstance(venue, bytes) else str(venue)
+            label = GRADES[grade] if grade < len(GRADES) else str(grade)
+            per = out.setdefault(name, {})
+            per[label] = per.get(label, 0) + 1
+        return out
 
     @staticmethod
     def _summary(snap: dict) -> str:
@@ -553,6 +589,9 @@ class Supervisor:
             time.sleep(0.02)
 
     def _cleanup_shm(self) -> None:
+        if self._quality_table is not None:
+            self._quality_table.close()
+            self._quality_table = None
         for ring in self.rings.values():
             ring.close()
         if self.registry is not None:

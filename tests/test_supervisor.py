@@ -23,6 +23,7 @@ import signal, sys, time
 from shm.ring import Ring
 ring = Ring.attach(sys.argv[1])
 w = ring.writer()
+ring.add("connections")          # "connected", as a feed worker says once its websocket is open
 stop = []
 signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
 ballast = bytearray(int(sys.argv[2]) << 20) if len(sys.argv) > 2 else b""
@@ -248,3 +249,48 @@ def test_tickring_children_are_forked_from_the_zygote_and_supervised(shm_names):
         sup.stop()
     assert not psutil.pid_exists(second)
     assert not psutil.pid_exists(zygote_pid)
+
+
+def test_inspect_sees_the_appliance_its_rings_and_processes(shm_names):
+    from tools import inspect as tinspect
+    cfg = make_cfg(shm_names("ns"))
+    sup = Supervisor(cfg, specs=[producer_spec(cfg, "w1")])
+    sup.start()
+    try:
+        wait_for(lambda: sup.ready, step=lambda: sup.step(0.05), what="ready")
+        sup.step(0.3)                                   # one more status: the state file is fresh
+        data = tinspect.collect()
+        app = next(a for a in data["appliances"] if a["namespace"] == cfg.namespace)
+        assert app["alive"] and app["ready"]
+        worker = next(p for p in app["processes"] if p["name"] == "feed.w1")
+        assert worker["pid"] == sup.children[0].pid and worker["cpus"] == [sup.children[0].spec.cpu]
+        ring = next(r for r in data["rings"] if r["name"] == cfg.shm_name("w1"))
+        assert ring["producer_pid"] == worker["pid"] and ring["producer_alive"]
+        assert ring["connection"] == "connected (1)"
+        text = tinspect.render(data)
+        assert cfg.shm_name("w1") in text and "feed.w1" in text
+    finally:
+        sup.stop()
+
+
+def test_status_view_renders_a_snapshot():
+    from appliance.status_view import render
+    snap = {"namespace": "demo", "started_ns": time.time_ns(), "ready": True, "metrics": None,
+            "rings": [{"name": "demo.binance", "venue": "binance", "rate": 1234.0, "published": 99,
+                       "epoch": 2, "capacity": 1024, "record_size": 64,
+                       "counters": {"connections": 1, "reconnects": 3, "gaps": 1, "decode_errors": 0},
+                       "consumers": [{"lag": 17, "alive": True}]}],
+            "processes": [{"name": "feed.binance", "pid": 42, "cpu": 1, "state": "running", "restarts": 1,
+                           "recycles": 0, "ring": "demo.binance", "memory": {"uss": 10 << 20, "pss": 12 << 20}}],
+            "memory": {"pss": 12 << 20}, "quality": {"binance": {"excellent": 98, "good": 2}},
+            "events": ["09:00:00 feed.binance: died"]}
+    text = "\n".join(render(snap))
+    assert "binance" in text and "1,234" in text and "98 excellent, 2 good" in text
+    assert "died" in text and "ready" in text
+
+
+def test_gctune_freezes_and_raises_gen0():
+    code = ("import gc, json; from appliance.gctune import after_startup; "
+            "s = after_startup(); print(json.dumps(s))")
+    out = json.loads(subprocess.check_output([sys.executable, "-c", code]))
+    assert out["threshold"][0] == 50_000 and out["frozen"] > 1000

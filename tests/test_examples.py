@@ -123,3 +123,47 @@ def test_signal_writer_publishes_into_its_own_ring(live, shm_names):
     assert t.returncode == 0, t.stderr
     obj = json.loads(t.stdout)
     assert obj["price"] == pytest.approx(100.4) and "derived" in obj["flags"]
+
+
+def doc_consumer() -> str:
+    """The first python block of docs/consumers.md: the complete consumer the docs promise."""
+    text = open(os.path.join(ROOT, "docs", "consumers.md")).read()
+    start = text.index("```python\n") + len("```python\n")
+    return text[start:text.index("```", start)]
+
+
+def test_the_consumer_in_the_docs_runs(shm_names, tmp_path):
+    import time
+    from shm.registry import Registry
+    ns = shm_names("ns")
+    reg = Registry.create(f"{ns}.registry")
+    iid = reg.add("binance", "BTCUSDT", "BTC-USDT", "spot")
+    ring = shm.Ring.create(f"{ns}.binance", capacity=1 << 10)
+    script = tmp_path / "consumer.py"
+    script.write_text(doc_consumer())
+    p = subprocess.Popen([sys.executable, str(script), ring.name, "3"], cwd=str(tmp_path),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not any(c["pid"] == p.pid for c in ring.consumers()):   # attached and waiting
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with ring.writer(announce=False) as w:
+            w.status(shm.Status.GAP, iid, 10, 12)
+            for k in range(3):
+                w.write(1, 2 + k, iid, Kind.TRADE, shm.Side.BUY if k else shm.Side.SELL,
+                        Flag.REPLAY if k == 2 else 0, 50_000.0 + k, 0.5, k)
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == 0, err
+        lines = out.splitlines()
+        assert lines == ["binance BTCUSDT sell 0.5 @ 50000.0 recv 2 replay=False",
+                         "binance BTCUSDT buy 0.5 @ 50001.0 recv 3 replay=False",
+                         "binance BTCUSDT buy 0.5 @ 50002.0 recv 4 replay=True"]
+        assert f"status GAP on instrument {iid}" in err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        ring.close()
+        reg.close()

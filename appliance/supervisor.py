@@ -167,7 +167,21 @@ class Supervisor:
             self.stop()
             raise
 
+    def reserve(self) -> None:
+        """Take the namespace now (before slow preparations such as starting the simulator);
+        raises AlreadyRunning when a live appliance owns it. `release()` gives it back."""
+        self._acquire_namespace()
+
+    def release(self) -> None:
+        self._release_namespace()
+
+    def use_endpoints(self, endpoints: dict) -> None:
+        """Rebuild the children from the config with these venue endpoints (before start)."""
+        self.children = [Child(s) for s in build(self.cfg, endpoints)]
+
     def _acquire_namespace(self) -> None:
+        if self._lock_fd >= 0:
+            return
         path = shm_segment.path_of(self.names["lock"])
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         try:

@@ -40,18 +40,20 @@ def wait_for(cond, timeout, what):
 
 def test_demo_runs_restarts_a_killed_worker_and_stops_clean(shm_names):
     ns = shm_names("demo")
-    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "run", "--namespace", ns, "--duration", "40",
+    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "run", "--namespace", ns, "--duration", "60",
                              "--symbols", "100", "--rate", "100", "--no-view"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen_pids = set()
     try:
-        def flowing():
+        def flowing():      # every venue has its ring and a live producer; data flows
             s = state(ns)
             return s if s and s["ready"] and len(s["rings"]) == len(VENUES) and \
-                all(r["counters"]["messages"] > 0 for r in s["rings"]) else None
-        s = wait_for(flowing, 30, "messages on every venue ring")
+                all(r["producer_alive"] for r in s["rings"]) and \
+                any(r["counters"]["messages"] > 0 for r in s["rings"]) else None
+        s = wait_for(flowing, 40, "a producer on every venue ring and messages")
         seen_pids |= {p["pid"] for p in s["processes"] if p["pid"]}
-        worker = next(p for p in s["processes"] if p["kind"] == "worker")
+        busy = {r["name"] for r in s["rings"] if r["counters"]["messages"] > 0}
+        worker = next(p for p in s["processes"] if p["kind"] == "worker" and p["ring"] in busy)
         ring = next(r for r in s["rings"] if r["name"] == worker["ring"])
         assert ring["epoch"] >= 1 and ring["producer_pid"] == worker["pid"]
         os.kill(worker["pid"], signal.SIGKILL)

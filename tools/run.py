@@ -119,16 +119,16 @@ def run_appliance(cfg, duration: float | None, view: bool | None, out=None, on_s
         if on_status is not None:
             on_status(snap)
 
+    sup = Supervisor(cfg, on_status=on_tick, log_dir=log_dir, extra_info={"simulator": cfg.simulator.enabled})
+    sup.reserve()                       # refuse at once if a live appliance owns the namespace
     try:
-        endpoints = None
         if cfg.simulator.enabled:
             s = cfg.simulator
             sim = SimProcess(venues, s.symbols, s.rate, s.seed, log_dir)
-            endpoints = sim.endpoints
-        sup = Supervisor(cfg, endpoints=endpoints, on_status=on_tick, log_dir=log_dir,
-                         extra_info={"simulator": bool(sim)})
+            sup.use_endpoints(sim.endpoints)
         return sup.run(duration)
     finally:
+        sup.release()
         if sim is not None:
             sim.stop()
 

@@ -98,6 +98,7 @@ class VenueStream:
             start = int(ckpt["next_seq"])
             self.lost_total = int(ckpt.get("lost_total", 0))
         self.reader = self.ring.reader(start=start, name=cfg.name)
+        self.fresh = start == "oldest"          # checkpoint the start at once (see Compactor)
         self.position = self.reader.next          # everything before is saved or in the buffer
         self.forge = Forge(cfg.timeframes, int(cfg.watermark_ms * MS))
         self.clean = Forge(cfg.timeframes, int(cfg.watermark_ms * MS), clean=True)
@@ -328,6 +329,11 @@ class Compactor:
         self.candle_ring = None
         if cfg.candle_ring:
             self.candle_ring = Ring.create(cfg.candle_ring, cfg.candle_ring_capacity, CANDLE, exist_ok=True)
+            d = self.candle_ring.dtype
+            if d.itemsize != CANDLE.itemsize or d.names != CANDLE.names or \
+                    any(d.fields[n][1] != CANDLE.fields[n][1] for n in CANDLE.names):
+                raise ValueError(f"ring {cfg.candle_ring!r} exists with another record layout; "
+                                 f"remove it (tickring rm {cfg.candle_ring}) or name another candle ring")
             self.candle_writer = self.candle_ring.writer(announce=False)
         self.candle_table = self.quality_table = None
         if cfg.candle_table:
@@ -338,6 +344,9 @@ class Compactor:
             self.quality_table = Table.create(cfg.quality_table, QUALITY_SLOT, cfg.table_slots, exist_ok=True)
         saved = self.checkpoints.all()
         self.streams = [VenueStream(self, v, r, saved.get(v)) for v, r in cfg.rings.items()]
+        for s in self.streams:
+            if s.fresh:        # so that a crash before the first file still resumes from here
+                s.flush()
         self.refresh_registry(0)
         self._last_table = 0
         self._last_grade = 0
@@ -392,7 +401,12 @@ class Compactor:
     # -- live outputs ----------------------------------------------------------------------------
     def publish_candles(self, candles: np.ndarray) -> None:
         if self.candle_writer is not None:
-            self.candle_writer.publish(candles.copy())
+            # field by field into the ring's own dtype (same layout, checked at start): closed
+            # candles are few, and this never depends on numpy's structured-dtype equality
+            out = np.zeros(len(candles), self.candle_ring.dtype)
+            for n in CANDLE.names:
+                out[n] = candles[n]
+            self.candle_writer.publish(out)
 
     def _update_tables(self, now: int) -> None:
         """Forming and last closed clean candle per (instrument, timeframe), vectorized."""
@@ -498,6 +512,8 @@ class Compactor:
     def run(self) -> None:
         def stop(signum, frame):
             self.stopping = True
+        if _STOP["requested"]:
+            self.stopping = True
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         try:
@@ -509,8 +525,16 @@ class Compactor:
             self.close()
 
 
+_STOP = {"requested": False}
+
+
 def run(config) -> None:
-    """Run the compactor until SIGTERM/SIGINT; flush candles and Parquet, return (exit 0)."""
+    """Run the compactor until SIGTERM/SIGINT; flush candles and Parquet, return (exit 0).
+    A signal that arrives while it starts up is honoured once it is up."""
+    def early(signum, frame):
+        _STOP["requested"] = True
+    signal.signal(signal.SIGTERM, early)
+    signal.signal(signal.SIGINT, early)
     Compactor(config).run()
 
 

@@ -286,3 +286,23 @@ def test_replay_errors_without_traceback(tmp_path, shm_names):
     r = subprocess.run([sys.executable, "-m", "tools.cli", "replay", str(tmp_path / "empty"),
                         "--into", shm_names("x")], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "no record datasets" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_time_parsing_iso_ns_relative_and_ranges():
+    from tools.timeparse import format_ns, parse_range
+    base = 1_795_219_200 * 10**9                                   # 2026-11-21T00:00:00Z
+    assert parse_time("2026-11-21") == base
+    assert parse_time("2026-11-21T00:00:00Z") == base
+    assert parse_time("2026-11-21T02:00:00+02:00") == base
+    assert parse_time("2026-11-21 00:00:01.000000001") == base + 10**9 + 1
+    assert parse_time(str(base + 5)) == base + 5
+    assert parse_time("-1m", now_ns=base) == base - 60 * 10**9
+    assert parse_time("now", now_ns=base) == base
+    assert format_ns(base + 123) == "2026-11-21T00:00:00.000000123Z"
+    assert parse_range("2026-11-21", "2026-11-22") == (base, base + 86400 * 10**9)
+    for bad, msg in (("1700000000", "too small"), ("21/11/2026", "cannot read time"),
+                     ("2026-13-01", "bad time"), ("", "empty time")):
+        with pytest.raises(ValueError, match=msg):
+            parse_time(bad)
+    with pytest.raises(ValueError, match="not after start"):
+        parse_range("2026-11-21", "2026-11-21")

@@ -294,3 +294,56 @@ def test_gctune_freezes_and_raises_gen0():
             "s = after_startup(); print(json.dumps(s))")
     out = json.loads(subprocess.check_output([sys.executable, "-c", code]))
     assert out["threshold"][0] == 50_000 and out["frozen"] > 1000
+
+
+def test_keep_shm_leaves_the_rings_for_readers_and_the_next_start(shm_names):
+    ns = shm_names("ns")
+    cfg = config.from_dict({"namespace": ns, "keep_shm": True, "simulator": {"enabled": True},
+                            "metrics": {"enabled": False}, "rings": {"capacity": 1 << 12}})
+    sup = Supervisor(cfg, specs=[producer_spec(cfg, "w1")])
+    sup.start()
+    try:
+        wait_for(lambda: sup.ready, step=lambda: sup.step(0.05), what="ready")
+    finally:
+        sup.stop()
+    left = sorted(n for n in segment.list_segments() if n.startswith(ns))
+    assert left == sorted([f"{ns}.w1", f"{ns}.registry"])         # no lock, no state file
+    ring = Ring.attach(f"{ns}.w1")
+    epoch = ring.epoch
+    again = Supervisor(cfg, specs=[producer_spec(cfg, "w1")])
+    again.start()
+    try:
+        wait_for(lambda: ring.epoch == epoch + 1, step=lambda: again.step(0.05), what="new epoch")
+    finally:
+        again.stop()
+        ring.close()
+
+
+def running(pid):
+    """Alive and not a zombie (orphans may be re-parented to this test process if an earlier
+    test made it a child subreaper; reap them)."""
+    try:
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return True
+    except psutil.NoSuchProcess:
+        return False
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return False
+
+
+def test_children_die_with_a_killed_supervisor(shm_names):
+    ns = shm_names("ns")
+    proc = start_runner(ns)
+    try:
+        state = wait_for(lambda: (s := state_of(ns)) and s["ready"] and s, what="ready")
+        pids = [p["pid"] for p in state["processes"] if p["kind"] == "worker"]
+        proc.kill()                                     # no clean stop: PR_SET_PDEATHSIG does it
+        proc.wait()
+        wait_for(lambda: not any(running(p) for p in pids), timeout=10, what="orphans to exit")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -57,7 +57,7 @@ class TradeIds:
         known = prev >= 0
         jump = known & (ids > prev + 1)
         out = [(int(i), int(a) + 1, int(b) - 1) for i, a, b in zip(inst[jump], prev[jump], ids[jump])]
-        for i, v in zip(inst[last].tolist(), np.maximum.reduceat(ids, heads).tolist()):
+        for i, v in zip(inst[heads].tolist(), np.maximum.reduceat(ids, heads).tolist()):
             if v > self.last.get(i, -1):
                 self.last[i] = v
         return out

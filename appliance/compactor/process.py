@@ -491,8 +491,12 @@ class Compactor:
         if drain:
             for s in self.streams:
                 s.resolve(1 << 62)
+        now = self.now()
         for s in self.streams:
-            s.idle(-1, self.now())
+            s.idle(-1, now)
+            # a last grade snapshot, so the quality dataset says how the run ended
+            s.quality_rows += [{k: v for k, v in r.items() if k not in ("venue", "grade_code")}
+                               for r in s.quality.grades(now)]
             s.flush()
         self._update_tables(self.now())
 

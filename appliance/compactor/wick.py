@@ -4,10 +4,12 @@ which the other venues do not confirm within a short window, is a wick.
 
 How, vectorized: each venue keeps a short price history (trades' prices, quotes' mids) sorted
 by (group, ts_recv); "venue u's price of group g at time t" is one `searchsorted`. For a batch of
-records of venue v: median over the other venues at t; if it deviates, the median again at
-t + window; if that one agrees with the record's price within the threshold the market really
-moved (confirmed), else it is a wick. Times are ts_recv (one local clock for every venue).
+records of venue v: median over the other venues at t; if the record deviates (a suspect), it is
+confirmed when any other venue's price came within the threshold of it during
+[t - window, t + window] (a real move that venue led, or a laggard deviating); else it is a wick. Times are ts_recv (one local clock for every venue).
 The caller only resolves records once every other venue's data up to t + window is in.
+With only two venues the "median" of the other is that venue; with three or more it is robust
+to one bad venue.
 """
 from __future__ import annotations
 
@@ -56,6 +58,21 @@ class _History:
         self.base = int(ts.min()) if len(ts) else 0
         span = np.clip(ts - self.base, 0, (1 << _TS_BITS) - 1)
         self.keys = (g << _TS_BITS) | span
+
+    def near(self, g: int, t0: int, t1: int, price: float, tol: float) -> bool:
+        """Did this venue's price of group g come within tol of price during [t0, t1]
+        (its price standing at t0 included)?"""
+        if not len(self.keys):
+            return False
+        lo_rel, hi_rel = t0 - self.base, t1 - self.base
+        if hi_rel < 0:
+            return False
+        top = (1 << _TS_BITS) - 1
+        lo = int(np.searchsorted(self.keys, (g << _TS_BITS) | min(max(lo_rel, 0), top), side="right")) - 1
+        hi = int(np.searchsorted(self.keys, (g << _TS_BITS) | min(hi_rel, top), side="right"))
+        lo = max(lo, 0)
+        sel = self.g[lo:hi] == g
+        return bool(np.any(np.abs(self.price[lo:hi][sel] - price) <= tol))
 
     def at(self, g: np.ndarray, t: np.ndarray, max_age: int) -> np.ndarray:
         """Price of group g at time t (last observation <= t, not older than max_age), NaN if none."""
@@ -128,9 +145,13 @@ class WickDetector:
             if not suspect.any():
                 return out
             s = np.flatnonzero(suspect)
-            later = ts[s] + self.window
-            med2 = np.nanmedian(np.vstack([self.hist[u].at(g[s], later, self.max_age) for u in others]), axis=0)
-            confirmed = np.abs(p[s] - med2) <= thr * med2
+        # confirmed: some other venue traded/quoted within the threshold of this price within
+        # the window around it (it led a real move, or it was the laggards that deviated).
+        # Suspects are rare, so a loop over them is fine.
+        w = self.window
+        confirmed = np.array([any(self.hist[u].near(int(g[j]), int(ts[j]) - w, int(ts[j]) + w,
+                                                   float(p[j]), thr * float(p[j])) for u in others)
+                              for j in s], bool)
         wick = s[~confirmed]
         out[idx[wick]] = True
         self.flagged += len(wick)

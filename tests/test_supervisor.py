@@ -347,3 +347,30 @@ def test_children_die_with_a_killed_supervisor(shm_names):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_metrics_are_served_from_the_loop(shm_names):
+    import threading
+    import urllib.request
+    cfg = make_cfg(shm_names("ns"))
+    sup = Supervisor(cfg, specs=[producer_spec(cfg, "w1")])
+    sup.start()
+    try:
+        wait_for(lambda: sup.ready, step=lambda: sup.step(0.05), what="ready")
+        wait_for(lambda: "feed.w1" in sup.memwatch.latest, step=lambda: sup.step(0.05), what="memory sample")
+        sup.step(0.25)
+        got = {}
+        url = f"http://127.0.0.1:{sup._metrics.port}/metrics"
+        t = threading.Thread(target=lambda: got.update(body=urllib.request.urlopen(url, timeout=10).read()))
+        t.start()
+        wait_for(lambda: "body" in got, step=lambda: sup.step(0.05), what="scrape")
+        t.join()
+        text = got["body"].decode()
+        ring = cfg.shm_name("w1")
+        assert f'tickring_ring_epoch{{ring="{ring}"}} 1.0' in text
+        assert f'tickring_ring_connections{{ring="{ring}"}} 1.0' in text
+        assert 'tickring_process_uss_bytes{process="feed.w1"}' in text
+        assert 'tickring_process_restarts_total{process="feed.w1"} 0.0' in text
+        assert "tickring_ready 1.0" in text
+    finally:
+        sup.stop()

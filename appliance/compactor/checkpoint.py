@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 
-from .parquet_sink import fsync_dir
+from .parquet_sink import ParquetSink, fsync_dir
 
 DIR = ".checkpoints"
 
@@ -59,3 +59,13 @@ class Checkpoints:
                 if d is not None:
                     out[venue] = d
         return out
+
+
+def recover(root: str) -> tuple[int, int]:
+    """At start: finish the renames every checkpoint promised, delete every other staged file.
+    Returns (files moved into place, orphans removed)."""
+    sink = ParquetSink(root)
+    before = sink.files_written
+    for ck in Checkpoints(root).all().values():
+        sink.commit([tuple(p) for p in ck.get("pending", [])])
+    return sink.files_written - before, sink.remove_orphans(set())

@@ -27,7 +27,7 @@ from shm.record import RECORD, Flag, Kind, Status, concat
 from shm.ring import Ring
 
 from .backfill import Backfiller, TradeIds, gap_status
-from .checkpoint import Checkpoints
+from .checkpoint import Checkpoints, recover
 from .forge import Forge
 from .parquet_sink import ParquetSink, candles_table, quality_table, records_table
 from .quality import VenueQuality
@@ -358,9 +358,7 @@ class Compactor:
     # -- start-up --------------------------------------------------------------------------------
     def _recover(self) -> None:
         """Roll forward renames a checkpoint promised; drop staged files none promised."""
-        for venue, ck in self.checkpoints.all().items():
-            self.sink.commit([tuple(p) for p in ck.get("pending", [])])
-        self.sink.remove_orphans(set())
+        self.recovered = recover(self.cfg.root)
 
     # -- names -----------------------------------------------------------------------------------
     def refresh_registry(self, max_id: int) -> None:

@@ -481,50 +481,50 @@ class Progress:
 
 
 def publish_paced(writer, chunks, speed: float | None, chunk_max: int, progress: Progress | None = None,
-                  stop=None) -> dict:
+                  stop=None, stats: dict | None = None) -> dict:
     """Publish record arrays through writer; speed None = as fast as possible, else keep the
-    recorded inter-arrival times divided by speed. Returns counts and the replayed time span."""
-    n_total = 0
-    first_ts = last_ts = None
-    t_wall0 = None
-    sim0 = None
+    recorded inter-arrival times divided by speed. Returns (and keeps up to date in `stats`,
+    so an interrupted replay still knows) the count and the replayed time span."""
+    st = stats if stats is not None else {}
+    st.update(records=0, first_ts=None, last_ts=None)
+    t_wall0 = sim0 = None
     clock = time.perf_counter_ns
     for chunk in chunks:
         if stop is not None and stop():
             break
-        if first_ts is None:
-            first_ts = int(chunk["ts_recv"][0])
+        if st["first_ts"] is None:
+            st["first_ts"] = int(chunk["ts_recv"][0])
+        ts = chunk["ts_recv"]
         if speed is None:
             for i in range(0, len(chunk), chunk_max):
-                writer.publish(chunk[i:i + chunk_max])
-        else:
-            if t_wall0 is None:
-                t_wall0, sim0 = clock(), first_ts
-            due = ((chunk["ts_recv"] - sim0) / speed).astype(np.int64)
-            i, n = 0, len(chunk)
-            while i < n:
-                elapsed = clock() - t_wall0
-                k = int(np.searchsorted(due, elapsed, side="right"))
-                k = min(max(k, i), i + chunk_max)
-                if k > i:
-                    writer.publish(chunk[i:k])
-                    n_total += k - i
-                    i = k
-                    if progress:
-                        progress.update(n_total, int(chunk["ts_recv"][i - 1]))
-                    continue
-                wait_ns = int(due[i]) - elapsed
-                if wait_ns > 0:
-                    time.sleep(min(wait_ns / 1e9, 0.05))
-                if stop is not None and stop():
-                    break
-            last_ts = int(chunk["ts_recv"][i - 1]) if i else last_ts
+                part = chunk[i:i + chunk_max]
+                writer.publish(part)
+                st["records"] += len(part)
+                st["last_ts"] = int(ts[i + len(part) - 1])
+            if progress:
+                progress.update(st["records"], st["last_ts"])
             continue
-        n_total += len(chunk)
-        last_ts = int(chunk["ts_recv"][-1])
-        if progress:
-            progress.update(n_total, last_ts)
-    return {"records": n_total, "first_ts": first_ts, "last_ts": last_ts}
+        if t_wall0 is None:
+            t_wall0, sim0 = clock(), st["first_ts"]
+        due = ((ts - sim0) / speed).astype(np.int64)
+        i, n = 0, len(chunk)
+        while i < n:
+            elapsed = clock() - t_wall0
+            k = min(max(int(np.searchsorted(due, elapsed, side="right")), i), i + chunk_max)
+            if k > i:
+                writer.publish(chunk[i:k])
+                st["records"] += k - i
+                st["last_ts"] = int(ts[k - 1])
+                i = k
+                if progress:
+                    progress.update(st["records"], st["last_ts"])
+                continue
+            wait_ns = int(due[i]) - elapsed
+            if wait_ns > 0:
+                time.sleep(min(wait_ns / 1e9, 0.05))
+            if stop is not None and stop():
+                break
+    return st
 
 
 def parse_speed(text: str) -> float | None:
@@ -611,16 +611,19 @@ def command(path, into, speed, start, end, venues, symbols, datasets, registry, 
     bar = Progress(p.rows, sys.stderr.isatty() if progress is None else progress)
     chunk_max = max(1, min(ring.capacity // 2, 1 << 16))
     interrupted = []
+    res: dict = {}
     t0 = time.perf_counter()
     try:
-        res = publish_paced(writer, merged(p, start, end, slist, remap), pace, chunk_max, bar,
-                            stop=lambda: bool(interrupted))
+        publish_paced(writer, merged(p, start, end, slist, remap), pace, chunk_max, bar,
+                      stop=lambda: bool(interrupted), stats=res)
     except KeyboardInterrupt:
         interrupted.append(True)
-        res = {"records": None, "first_ts": None, "last_ts": None}
     finally:
         writer.close()
-        bar.close()
+    if res["records"]:                      # the bar's total counted rows before filtering
+        bar.total = res["records"]
+        bar.update(res["records"], res["last_ts"], force=True)
+    bar.close()
     elapsed = time.perf_counter() - t0
     if remap is not None and remap.unknown:
         some = ", ".join(f"{v}:{s}" for v, s in sorted(remap.unknown)[:10])

@@ -553,3 +553,37 @@ def test_sigterm_stops_cleanly_and_leaves_nothing():
 def test_bad_cli_arguments_fail_with_a_clear_message():
     with pytest.raises(SimError, match="does not speak 'nowhere'"):
         start_in_background(["nowhere"], timeout=10)
+
+
+# --- the market model ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("render", [False, True])
+def test_book_deltas_rebuild_the_model_book_exactly(render):
+    """Applying every emitted delta to a mirror gives the model's book; trades print inside it."""
+    import random
+
+    from feeds.sim.market import Book, instruments
+    inst = instruments(3, 5)[2]
+    book = Book(inst, "spot", "SOLUSDT", 10, random.Random(9), 100, 5)
+    mirror = {"b": {p: s for p, s in book.top(10)[0]}, "a": {p: s for p, s in book.top(10)[1]}}
+    last = book.uid
+    for i in range(3000):
+        if i % 500 == 0:
+            book.target += 40 if i % 1000 else -25          # the reference moves away
+        first, lastid, prev, bch, ach, top = book.update(1 + i % 3, burst=i % 7 == 0, render=render)
+        assert prev == last and first == last + 1 and lastid >= first
+        last = lastid
+        for side, ch in (("b", bch), ("a", ach)):
+            levels = orjson.loads(b"[" + ch + b"]") if render else [(p.decode(), s.decode()) for p, s in ch]
+            for p, s in levels:
+                p, s = p.encode(), s.encode()
+                if s == b"0":
+                    del mirror[side][p]
+                else:
+                    mirror[side][p] = s
+        bids, asks = book.top(10)
+        assert dict(bids) == mirror["b"] and dict(asks) == mirror["a"]
+        assert book.bid < book.ask
+        if i % 3 == 0:
+            t = book.trade(1)
+            assert book.bid <= t[5] <= book.ask

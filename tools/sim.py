@@ -27,6 +27,8 @@ from tools.errors import friendly
 @click.option("--depth", default=25, show_default=True, type=int, help="Book levels per side in the model.")
 @click.option("--history", default=2000, show_default=True, type=int,
               help="Trades kept per symbol for REST backfill.")
+@click.option("--trade-share", default=0.35, show_default=True, type=float,
+              help="Share of events that are trades (the rest are book changes).")
 @click.option("--ping-interval", default=None, type=float,
               help="Override the venues' server ping interval in seconds (default: each venue's rule).")
 @click.option("--fault", "fault_specs", multiple=True, metavar="SPEC",
@@ -34,10 +36,10 @@ from tools.errors import friendly
                    "Kinds: disconnect, gap, malformed, stall, notice, wick, ping.")
 @friendly
 def command(venues, symbols, rate, flood, seed, tls, cert_out, host, port, duration, json_out, depth, history,
-            ping_interval, fault_specs):
+            trade_share, ping_interval, fault_specs):
     """Serve simulated exchanges on loopback: real URL paths, subscribe acks, pings, message
     formats and sequence fields, REST snapshots/backfill, and injectable faults
     (POST /_sim/fault?venue=..&kind=..; GET /_sim/state?venue=..&symbol=..)."""
     from feeds.sim.run import main
     sys.exit(main(venues, symbols, 0.0 if flood else rate, seed, tls, host, port, duration, json_out, depth,
-                  history, ping_interval, fault_specs, cert_out))
+                  history, ping_interval, fault_specs, cert_out, trade_share))

@@ -27,17 +27,10 @@ DEPTH = b'{"e":"depthUpdate","E":%d,"s":"%s","U":%d,"u":%d,"b":[%s],"a":[%s]}'
 TICKER = b'{"u":%d,"s":"%s","b":"%s","B":"%s","a":"%s","A":"%s"}'
 
 
-def levels(changes) -> bytes:
-    if not changes:
-        return b""
-    if len(changes) == 1:
-        return b'["%s","%s"]' % changes[0]
-    return b",".join([b'["%s","%s"]' % lv for lv in changes])
-
-
 class Binance(VenueProtocol):
     name = "binance"
     markets = ("spot",)
+    rendered_levels = True
     ping_interval = 20.0
     pong_timeout = 60.0
     max_incoming_per_s = 5
@@ -162,7 +155,7 @@ class Binance(VenueProtocol):
         first, last, prev, bch, ach, top = ev
         lst = subs.get("depth")
         if lst:
-            data = DEPTH % (ts_ms, book.native_b, first, last, levels(bch), levels(ach))
+            data = DEPTH % (ts_ms, book.native_b, first, last, bch, ach)
             for s, pre, suf in lst:
                 s.push(pre + data + suf if pre else data)
         if top:
@@ -172,6 +165,11 @@ class Binance(VenueProtocol):
                                  book.px(book.ask), book.asks[book.ask])
                 for s, pre, suf in lst:
                     s.push(pre + data + suf if pre else data)
+
+    @classmethod
+    def flood_subscription(cls, symbols):
+        names = [f"{s.lower()}@{c}" for s in symbols for c in ("trade", "depth@100ms", "bookTicker")]
+        return [("/stream?streams=" + "/".join(names[:1024]), [])]
 
     # --- faults --------------------------------------------------------------------------
     def notice(self, session: Session, ts_ms: int) -> bytes:

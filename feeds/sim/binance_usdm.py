@@ -12,7 +12,7 @@ premiumIndex,ping,time}.
 """
 from __future__ import annotations
 
-from .binance import TF, Binance, levels
+from .binance import TF, Binance
 
 AGG = b'{"e":"aggTrade","E":%d,"s":"%s","a":%d,"p":"%s","q":"%s","nq":"%s","f":%d,"l":%d,"T":%d,"m":%s}'
 DEPTH = b'{"e":"depthUpdate","E":%d,"T":%d,"s":"%s","U":%d,"u":%d,"pu":%d,"b":[%s],"a":[%s]}'
@@ -63,7 +63,7 @@ class BinanceUsdm(Binance):
         first, last, prev, bch, ach, top = ev
         lst = subs.get("depth")
         if lst:
-            data = DEPTH % (ts_ms, ts_ms, book.native_b, first, last, prev, levels(bch), levels(ach))
+            data = DEPTH % (ts_ms, ts_ms, book.native_b, first, last, prev, bch, ach)
             for s, pre, suf in lst:
                 s.push(pre + data + suf if pre else data)
         if top:
@@ -103,6 +103,13 @@ class BinanceUsdm(Binance):
                 data = LIQ % (ts_ms, book.native_b, side, sz, px, px, sz, sz, ts_ms)
                 for s, pre, suf in lst:
                     s.push(pre + data + suf if pre else data)
+
+    @classmethod
+    def flood_subscription(cls, symbols):
+        pub = [f"{s.lower()}@{c}" for s in symbols for c in ("depth@100ms", "bookTicker")]
+        mkt = [f"{s.lower()}@aggTrade" for s in symbols]
+        return [("/public/stream?streams=" + "/".join(pub[:1024]), []),
+                ("/market/stream?streams=" + "/".join(mkt[:1024]), [])]
 
     # --- REST ----------------------------------------------------------------------------
     def symbol_info(self, book) -> dict:

@@ -43,17 +43,10 @@ BOOK_DEPTHS = (1, 50, 200, 1000)
 DELTA_TOPICS = (("orderbook.50", 50), ("orderbook.200", 200), ("orderbook.1000", 1000))
 
 
-def levels(changes) -> bytes:
-    if not changes:
-        return b""
-    if len(changes) == 1:
-        return b'["%s","%s"]' % changes[0]
-    return b",".join([b'["%s","%s"]' % lv for lv in changes])
-
-
 class Bybit(VenueProtocol):
     name = "bybit"
     markets = ("spot", "perp")
+    rendered_levels = True
     ids_per_update = (1, 1)         # data.u is consecutive per delta
     notice_supported = False
     spot_args_max = 10
@@ -149,12 +142,21 @@ class Bybit(VenueProtocol):
             return book, "allLiquidation", None
         return None
 
+    @classmethod
+    def flood_subscription(cls, symbols):
+        out = []
+        for path, extra in (("/v5/public/spot", "orderbook.1"), ("/v5/public/linear", "tickers")):
+            args = [f"{t}.{s}" for s in symbols for t in ("publicTrade", "orderbook.50", extra)]
+            msgs = [orjson.dumps({"op": "subscribe", "args": args[i:i + 10]}) for i in range(0, len(args), 10)]
+            out.append((path, msgs))
+        return out
+
     # --- snapshots -----------------------------------------------------------------------
     def book_snapshot(self, book, n: int, ts: int) -> bytes:
-        bids, asks = book.top(n)
+        bids, asks = book.top_json(n)
         tpl = BOOK_SPOT if book.market == "spot" else BOOK_LIN
         args = (n, book.native_b, ts, b"snapshot") if book.market == "spot" else (n, book.native_b, b"snapshot", ts)
-        return tpl % (*args, book.native_b, levels(bids), levels(asks), book.nmsg, book.uid, ts)
+        return tpl % (*args, book.native_b, bids, asks, book.nmsg, book.uid, ts)
 
     def ticker_snapshot(self, book, ts: int) -> bytes:
         last = book.trades[-1][1] if book.trades else book.px(book.bid)
@@ -195,12 +197,10 @@ class Bybit(VenueProtocol):
         first, last, prev, bch, ach, top = ev
         spot = book.market == "spot"
         cts = ts_ms - 2
-        b = a = None
+        b, a = bch, ach
         for key, n in DELTA_TOPICS:
             lst = subs.get(key)
             if lst:
-                if b is None:
-                    b, a = levels(bch), levels(ach)
                 if spot:
                     data = BOOK_SPOT % (n, book.native_b, ts_ms, b"delta", book.native_b, b, a, book.nmsg, last, cts)
                 else:
@@ -209,8 +209,6 @@ class Bybit(VenueProtocol):
                     s.push(data)
         lst = subs.get("full")
         if lst:
-            if b is None:
-                b, a = levels(bch), levels(ach)
             data = FULL % (book.native_b, ts_ms, book.native_b, b, a, book.nmsg, last, cts)
             for s, _, _ in lst:
                 s.push(data)

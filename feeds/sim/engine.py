@@ -32,7 +32,7 @@ class Engine:
     """Books, sessions and the event loop tasks of one venue."""
 
     def __init__(self, venue: str, insts: list[Instrument], rate: float, seed: int, depth: int = 25,
-                 history: int = 2000, ping_interval: float | None = None):
+                 history: int = 2000, ping_interval: float | None = None, trade_share: float = TRADE_SHARE):
         self.venue = venue
         self.seed = seed
         self.rng = random.Random(zlib.crc32(f"{seed}:{venue}".encode()))
@@ -48,7 +48,7 @@ class Engine:
                 self.book_list.append(b)
         weights = [b.inst.weight for b in self.book_list]
         # pre-drawn (book index << 1 | is_trade): one table lookup per event on the hot path
-        self.picks = [(i << 1) | (self.rng.random() < TRADE_SHARE)
+        self.picks = [(i << 1) | (self.rng.random() < trade_share)
                       for i in self.rng.choices(range(len(self.book_list)), weights=weights, k=PICKS)]
         self.pick_i = 0
         self.rate = float(rate)
@@ -70,6 +70,8 @@ class Engine:
         self.burst_end = 0.0
         self.running = True
         self.events = 0           # events generated
+        self.frames = 0           # market-data frames written (all connections)
+        self.bytes = 0            # bytes of those frames
         self.started = time.monotonic()
 
     # --- connection bookkeeping (called by server.Conn) ---------------------------------
@@ -109,6 +111,7 @@ class Engine:
         on_book = self.proto.on_book
         lo, hi = self.proto.ids_per_update
         span = hi - lo + 1
+        render = self.proto.rendered_levels
         burst_book = self.burst_book
         for _ in range(n):
             p = picks[k & (PICKS - 1)]
@@ -124,7 +127,7 @@ class Engine:
             else:
                 if ts_ms - b.ref_ts >= 100:
                     b.refresh_target(ts_ms)
-                ev = b.update(lo + int(rnd() * span) if span > 1 else lo, b is burst_book)
+                ev = b.update(lo + int(rnd() * span) if span > 1 else lo, b is burst_book, render)
                 if b.gap:                      # fault: this update is applied but never sent
                     b.gap -= 1
                     continue
@@ -137,7 +140,8 @@ class Engine:
     def flush(self) -> None:
         d = self.dirty
         for s in d:
-            s.flush()
+            self.frames += len(s.out) >> 1
+            self.bytes += s.flush()
         d.clear()
 
     def _bursts(self, now: float) -> None:
@@ -258,5 +262,5 @@ class Engine:
 
     def stats(self) -> dict:
         el = max(1e-9, time.monotonic() - self.started)
-        return {"events": self.events, "events_per_s": round(self.events / el, 1),
-                "connections": len(self.sessions), "paused": len(self.paused)}
+        return {"events": self.events, "events_per_s": round(self.events / el, 1), "frames": self.frames,
+                "bytes": self.bytes, "connections": len(self.sessions), "paused": len(self.paused)}

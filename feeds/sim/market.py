@@ -191,9 +191,13 @@ class Book:
         self.trades.append(t)
         return t
 
-    def update(self, ids: int, burst: bool) -> tuple:
+    def update(self, ids: int, burst: bool, render: bool = False) -> tuple:
         """Next book change, applied to the book. Returns (first_id, last_id, prev_last_id,
-        bid_changes, ask_changes, top_changed) with changes as [(price_bytes, size_bytes)]."""
+        bid_changes, ask_changes, top_changed); size "0" deletes a level. The changes are lists of
+        (price_bytes, size_bytes), or with render=True already rendered as the inside of a JSON
+        array of ["price","size"] pairs (b'["1.5","2"],["1.4","0"]'), the format Binance and
+        Bybit send as-is and OKX extends: rendering here, once, is the cheapest place on the
+        hot path (VenueProtocol.rendered_levels picks the form)."""
         prev = self.uid
         first = prev + 1
         self.uid = last = prev + ids
@@ -217,39 +221,66 @@ class Book:
                     step = -step
             else:
                 step = 1 if r & 1 else -1
-            return first, last, prev, *self._reshape(bid + step, ask + step), True
+            if step == 1 or step == -1:
+                return first, last, prev, *self._shift(step, render), True
+            return first, last, prev, *self._reshape(bid + step, ask + step, render), True
         if k < 330:
             spread = 1 + (r & 3) % 3
             if r & 4:
-                return first, last, prev, *self._reshape(ask - spread, ask), True
-            return first, last, prev, *self._reshape(bid, bid + spread), True
-        # size changes on 1..3 random levels, nearer the top more often
+                return first, last, prev, *self._reshape(ask - spread, ask, render), True
+            return first, last, prev, *self._reshape(bid, bid + spread, render), True
+        # size changes on 1 or 2 random levels, nearer the top more often
         bch = []
         ach = []
         top = False
         sizes = self.sizes
         i = self.size_i
-        px = self.px
-        for _ in range(1 + (r & 3) % 3):
-            r >>= 2
-            d = ((r & 31) * ((r >> 5) & 31) * depth) >> 10
+        pc = self.pxcache
+        for _ in range(1 + (r & 1)):
+            d = (((r >> 1) & 31) * ((r >> 6) & 31) * depth) >> 10
             i = (i + 389) & 1023
             s = sizes[i]
-            if r & 1024:
+            if r & 2048:
                 t = bid - d
                 self.bids[t] = s
-                bch.append((px(t), s))
+                lv = (pc.get(t) or self.px(t), s)
+                bch.append(b'["%s","%s"]' % lv if render else lv)
             else:
                 t = ask + d
                 self.asks[t] = s
-                ach.append((px(t), s))
+                lv = (pc.get(t) or self.px(t), s)
+                ach.append(b'["%s","%s"]' % lv if render else lv)
             if not d:
                 top = True
-            r >>= 11
+            r >>= 12
         self.size_i = i
+        if render:
+            return first, last, prev, b",".join(bch), b",".join(ach), top
         return first, last, prev, bch, ach, top
 
-    def _reshape(self, nbid: int, nask: int) -> tuple[list, list]:
+    def _shift(self, step: int, render: bool) -> tuple:
+        """The common move, both sides one tick up (step 1) or down (-1): 2 changes per side."""
+        bid, ask, d1 = self.bid, self.ask, self.depth - 1
+        if step == 1:
+            drop_b, add_b, drop_a, add_a = bid - d1, bid + 1, ask, ask + d1 + 1
+        else:
+            drop_b, add_b, drop_a, add_a = bid, bid - d1 - 1, ask + d1, ask - 1
+        bids, asks, pc, px = self.bids, self.asks, self.pxcache, self.px
+        del bids[drop_b]
+        del asks[drop_a]
+        sizes = self.sizes
+        self.size_i = i = (self.size_i + 389) & 1023
+        bids[add_b] = sb = sizes[i]
+        self.size_i = i = (i + 389) & 1023
+        asks[add_a] = sa = sizes[i]
+        self.bid, self.ask = bid + step, ask + step
+        if render:
+            return (b'["%s","0"],["%s","%s"]' % (pc.get(drop_b) or px(drop_b), pc.get(add_b) or px(add_b), sb),
+                    b'["%s","0"],["%s","%s"]' % (pc.get(drop_a) or px(drop_a), pc.get(add_a) or px(add_a), sa))
+        return ([(pc.get(drop_b) or px(drop_b), b"0"), (pc.get(add_b) or px(add_b), sb)],
+                [(pc.get(drop_a) or px(drop_a), b"0"), (pc.get(add_a) or px(add_a), sa)])
+
+    def _reshape(self, nbid: int, nask: int, render: bool = False) -> tuple:
         """Move the inside to (nbid, nask), keeping `depth` levels per side; the deltas."""
         if nask <= nbid:
             nask = nbid + 1
@@ -257,27 +288,39 @@ class Book:
         bch = self._move(self.bids, self.bid - d1, self.bid, nbid - d1, nbid)
         ach = self._move(self.asks, self.ask, self.ask + d1, nask, nask + d1)
         self.bid, self.ask = nbid, nask
+        if render:
+            return (b",".join([b'["%s","%s"]' % lv for lv in bch]), b",".join([b'["%s","%s"]' % lv for lv in ach]))
         return bch, ach
 
     def _move(self, levels: dict, olo: int, ohi: int, nlo: int, nhi: int) -> list:
         """Levels [olo, ohi] become [nlo, nhi]: delete what left, add what came; the changes."""
+        pc = self.pxcache
         px = self.px
         ch = []
-        for t in range(olo, min(ohi, nlo - 1) + 1):
-            del levels[t]
-            ch.append((px(t), b"0"))
-        for t in range(max(olo, nhi + 1), ohi + 1):
-            del levels[t]
-            ch.append((px(t), b"0"))
-        for t in range(nlo, min(nhi, olo - 1) + 1):
-            levels[t] = s = self._size()
-            ch.append((px(t), s))
-        for t in range(max(nlo, ohi + 1), nhi + 1):
-            levels[t] = s = self._size()
-            ch.append((px(t), s))
+        if nlo > olo:                                   # window moved up: drop the bottom
+            for t in range(olo, (nlo if nlo <= ohi else ohi + 1)):
+                del levels[t]
+                ch.append((pc.get(t) or px(t), b"0"))
+        if nhi < ohi:                                   # window moved down: drop the top
+            for t in range((nhi + 1 if nhi >= olo else olo), ohi + 1):
+                del levels[t]
+                ch.append((pc.get(t) or px(t), b"0"))
+        if nlo < olo:                                   # new levels below
+            for t in range(nlo, (olo if olo <= nhi else nhi + 1)):
+                levels[t] = s = self._size()
+                ch.append((pc.get(t) or px(t), s))
+        if nhi > ohi:                                   # new levels above
+            for t in range((ohi + 1 if ohi >= nlo else nlo), nhi + 1):
+                levels[t] = s = self._size()
+                ch.append((pc.get(t) or px(t), s))
         return ch
 
     # --- views ---------------------------------------------------------------------------
+    def top_json(self, n: int) -> tuple[bytes, bytes]:
+        """Best n levels per side rendered like update()'s changes (for snapshots)."""
+        bids, asks = self.top(n)
+        return (b",".join([b'["%s","%s"]' % lv for lv in bids]), b",".join([b'["%s","%s"]' % lv for lv in asks]))
+
     def top(self, n: int) -> tuple[list, list]:
         """Best n levels per side as [(price_bytes, size_bytes)], best first."""
         n = min(n, self.depth)

@@ -46,16 +46,15 @@ INST_TYPE = {"spot": b"SPOT", "perp": b"SWAP"}
 INST_CHANNELS = {"trades", "books", "books5", "bbo-tbt", "tickers", "mark-price", "funding-rate"}
 
 
-def levels(changes) -> bytes:
-    """OKX levels: [px, sz, "0", orders] (orders: a small count derived from the size)."""
-    if not changes:
-        return b""
-    return b",".join([b'["%s","%s","0","%d"]' % (p, s, 1 + (len(s) + s[-1]) % 9) for p, s in changes])
+def levels(rendered: bytes) -> bytes:
+    """OKX levels [px, sz, "0", orders] from the model's rendered ["px","sz"] pairs (orders: 1)."""
+    return rendered.replace(b'"]', b'","0","1"]')
 
 
 class Okx(VenueProtocol):
     name = "okx"
     markets = ("spot", "perp")
+    rendered_levels = True
 
     def native(self, inst, market: str) -> str:
         return f"{inst.base}-{inst.quote}" + ("-SWAP" if market == "perp" else "")
@@ -120,10 +119,17 @@ class Okx(VenueProtocol):
                 continue
             ts = self.now_ms()
             if ch == "books":
-                bids, asks = book.top(book.depth)
+                bids, asks = book.top_json(book.depth)
                 session.send(BOOKS % (book.native_b, b"snapshot", levels(asks), levels(bids), ts, -1, book.uid))
             elif ch == "tickers":
                 session.send(self.ticker(book, ts))
+
+    @classmethod
+    def flood_subscription(cls, symbols):
+        ids = list(dict.fromkeys(symbols))
+        args = [{"channel": c, "instId": i} for i in ids for c in ("trades", "books", "tickers")]
+        return [("/ws/v5/public", [orjson.dumps({"op": "subscribe", "args": args[k:k + 100]})
+                                   for k in range(0, len(args), 100)])]
 
     # --- market data ---------------------------------------------------------------------
     def on_trade(self, book, t, ts_ms: int) -> None:
@@ -145,7 +151,7 @@ class Okx(VenueProtocol):
         if top:
             lst = subs.get("bbo-tbt")
             if lst:
-                bids, asks = book.top(1)
+                bids, asks = book.top_json(1)
                 data = BBO % (book.native_b, levels(asks), levels(bids), ts_ms, last)
                 for s, _, _ in lst:
                     s.push(data)
@@ -156,7 +162,7 @@ class Okx(VenueProtocol):
                     s.push(data)
         lst = subs.get("books5")
         if lst:
-            bids, asks = book.top(5)
+            bids, asks = book.top_json(5)
             data = BOOKS5 % (book.native_b, levels(asks), levels(bids), book.native_b, ts_ms, last)
             for s, _, _ in lst:
                 s.push(data)
@@ -232,8 +238,8 @@ class Okx(VenueProtocol):
             if path == "/api/v5/market/books":
                 n = max(1, min(int(query.get("sz", 1)), 400))
                 bids, asks = book.top(n)
-                return self._ok([{"asks": [[p.decode(), s.decode(), "0", str(1 + (len(s) + s[-1]) % 9)] for p, s in asks],
-                                  "bids": [[p.decode(), s.decode(), "0", str(1 + (len(s) + s[-1]) % 9)] for p, s in bids],
+                return self._ok([{"asks": [[p.decode(), s.decode(), "0", "1"] for p, s in asks],
+                                  "bids": [[p.decode(), s.decode(), "0", "1"] for p, s in bids],
                                   "ts": str(self.now_ms()), "seqId": book.uid}])
             limit = max(1, min(int(query.get("limit", 100)), 500 if path.endswith("/trades") else 100))
             rows = list(book.trades)

@@ -7,6 +7,8 @@ A venue module (feeds/sim/binance.py, ...) subclasses `VenueProtocol` and fills 
   carries one) or refuse it (404);
 - `on_text(session, data)`: subscribe / unsubscribe / ping text messages and their acks;
 - `on_trade(book, trade, ts_ms)` / `on_book(book, ev, ts_ms)`: encode one model event once and
+  (ev = (first_id, last_id, prev_last_id, bid_changes, ask_changes, top_changed), see
+  market.Book.update and `rendered_levels`)
   `session.push()` the bytes to every session subscribed to that book and channel
   (`book.subs[channel] -> [(session, prefix, suffix)]`);
 - `rest(method, path, query)`: the REST endpoints the workers use;
@@ -43,8 +45,9 @@ def protocol_class(venue: str) -> type["VenueProtocol"]:
     return getattr(importlib.import_module(module), cls)
 
 
-# server -> client frame headers (FIN + opcode, unmasked), precomputed for short payloads
-_HDR_SMALL = [bytes((0x81, n)) for n in range(126)]
+# server -> client text frame headers (FIN + opcode, unmasked), precomputed up to 16 KiB
+_HDR_SMALL = [bytes((0x81, n)) for n in range(126)] + [bytes((0x81, 126)) + n.to_bytes(2, "big")
+                                                       for n in range(126, 16384)]
 _HDR_MID = struct.Struct(">BBH")
 _HDR_BIG = struct.Struct(">BBQ")
 
@@ -94,14 +97,17 @@ class Session:
         if not out:
             self.engine.dirty.append(self)
         n = len(data)
-        out.append(_HDR_SMALL[n] if n < 126 else frame_header(n))
+        out.append(_HDR_SMALL[n] if n < 16384 else frame_header(n))
         out.append(data)
 
-    def flush(self) -> None:
+    def flush(self) -> int:
         out = self.out
         if out:
-            self.conn.write(b"".join(out))
+            data = b"".join(out)
+            self.conn.write(data)
             out.clear()
+            return len(data)
+        return 0
 
     # --- control -------------------------------------------------------------------------
     def send(self, data: bytes | str, opcode: int = 1) -> None:
@@ -164,6 +170,9 @@ class VenueProtocol:
     max_incoming_per_s = 0         # incoming frames per second per connection before disconnect
     ids_per_update = (1, 3)        # book update ids one book message consumes (min, max)
     notice_supported = True
+    # on_book receives level changes rendered as JSON bytes (b'["p","s"],..') instead of lists of
+    # (price_bytes, size_bytes) tuples: cheaper for venues whose level format is ["price","size"]
+    rendered_levels = False
 
     def __init__(self, engine):
         self.engine = engine       # feeds.sim.engine.Engine: books, rng, clock, config
@@ -205,6 +214,13 @@ class VenueProtocol:
     def malformed(self, book, ts_ms: int) -> bytes:
         """A frame that is not valid JSON (truncated market message)."""
         return b'{"e":"trade","E":%d,"s":"%s","p":"1' % (ts_ms, book.native_b)
+
+    # --- benchmarks ----------------------------------------------------------------------
+    @classmethod
+    def flood_subscription(cls, symbols: list[str]) -> list[tuple[str, list[bytes]]]:
+        """[(ws path, [text messages])], one per connection, subscribing trades + book (+ quotes)
+        for these native symbols: what `python -m feeds.sim.bench` uses to flood a sink."""
+        raise NotImplementedError
 
     # --- helpers for subclasses ----------------------------------------------------------
     def book(self, market: str, native: str):

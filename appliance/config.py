@@ -150,6 +150,12 @@ SECTIONS: dict[str, list[Key]] = {
             "(the systemd unit's StateDirectory)."),
         Key("timeframes", list, ["1s", "1m", "5m", "1h", "1d"], "Candle timeframes.", _timeframes),
         Key("cpu", (int, type(None)), None, "CPU to pin the compactor to (unset = spread).", _cpu),
+        Key("max_rows", int, 131072, "A venue's Parquet file is written once it holds this many "
+            "records (or at rotate_s). The compactor buffers them in memory until then: about "
+            "venues x max_rows x 64 B (twice that while a file is written), so this is the "
+            "compactor's main memory knob. Bigger = fewer, better-compressed files.", _positive),
+        Key("rotate_s", (int, float), 3600.0, "Parquet files also close on this ts_recv boundary "
+            "(aligned), even when they hold fewer than max_rows.", _positive),
     ],
     "simulator": [
         Key("enabled", bool, False, "Run the built-in exchange simulator (loopback) and point every "
@@ -342,7 +348,8 @@ def demo(symbols: int = 100, rate: float = 200.0, namespace: str = "demo",
     """The config `tickring run` uses without --config: every implemented venue against the
     built-in simulator, in its own namespace so it never touches a production appliance."""
     import tempfile
-    root = parquet_root or os.path.join(tempfile.gettempdir(), f"tickring-demo-{os.getuid()}", "parquet")
+    root = parquet_root or os.path.join(tempfile.gettempdir(), f"tickring-demo-{os.getuid()}",
+                                        *([] if namespace == "demo" else [namespace or "default"]), "parquet")
     data = {"namespace": namespace,
             "rings": {"capacity": 1 << 18},
             "metrics": {"port": 0},

@@ -148,13 +148,14 @@ def run_appliance(cfg, duration: float | None, view: bool | None, out=None, on_s
 def command(config_path, duration, namespace, view, symbols, rate):
     """Run the appliance (the demo against the built-in simulator without --config)."""
     from appliance import config
-    if config_path:
-        cfg = config.load(config_path)
-    else:
-        cfg = config.demo(symbols=symbols, rate=rate)
     if namespace is not None:
         problem = config._namespace(namespace)
         if problem:
             raise click.BadParameter(f"{namespace!r}: must be {problem}", param_hint="--namespace")
-        cfg.namespace = namespace
+    if config_path:
+        cfg = config.load(config_path)
+        if namespace is not None:
+            cfg.namespace = namespace
+    else:
+        cfg = config.demo(symbols=symbols, rate=rate, namespace="demo" if namespace is None else namespace)
     sys.exit(run_appliance(cfg, duration, view))

@@ -40,7 +40,14 @@ def fsync_dir(path: str) -> None:
 
 def _symbols(instrument: np.ndarray, symbol_of) -> pa.DictionaryArray:
     """Dictionary-encoded native symbols for an instrument id column."""
-    uniq, inv = np.unique(instrument, return_inverse=True)
+    instrument = instrument.astype(np.int64, copy=False)
+    if len(instrument) and 0 <= int(instrument.min()) and int(instrument.max()) < 1 << 24:
+        uniq = np.flatnonzero(np.bincount(instrument))       # O(n), no sort
+        slot = np.zeros(int(uniq[-1]) + 1, np.int32)
+        slot[uniq] = np.arange(len(uniq), dtype=np.int32)
+        inv = slot[instrument]
+    else:
+        uniq, inv = np.unique(instrument, return_inverse=True)
     names = [symbol_of(int(i)) for i in uniq]
     return pa.DictionaryArray.from_arrays(pa.array(inv.astype(np.int32)), pa.array(names, pa.string()))
 

@@ -259,14 +259,21 @@ class VenueStream:
         c = self.c
         pairs = []
         if self.buffer:
-            recs = concat(self.buffer)
-            kinds = recs["kind"]
+            # column by column straight from the buffered batches (no 64-byte row copies)
+            kinds = np.concatenate([b["kind"] for b in self.buffer])
+            present = np.flatnonzero(np.bincount(kinds, minlength=8))
+            column = {}
             for kind, dataset in RECORD_DATASETS.items():
-                idx = np.flatnonzero(kinds == int(kind))
-                if not len(idx):
+                if int(kind) not in present:
                     continue
-                cols = {n: recs[n][idx] for n in RECORD_COLUMNS[dataset]}
+                idx = None if len(present) == 1 else np.flatnonzero(kinds == int(kind))
+                cols = {}
+                for n in RECORD_COLUMNS[dataset]:
+                    if n not in column:
+                        column[n] = np.concatenate([b[n] for b in self.buffer])
+                    cols[n] = column[n] if idx is None else column[n][idx]
                 pairs += c.sink.stage(dataset, self.venue, records_table(dataset, cols, c.symbol_of))
+            del column
         if self.candles:
             cand = np.concatenate(self.candles)
             pairs += c.sink.stage("candles", self.venue, candles_table(cand, c.symbol_of, c.label_of))

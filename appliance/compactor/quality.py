@@ -84,40 +84,46 @@ class VenueQuality:
         ts_event = records["ts_event"]
         data = kind != int(Kind.STATUS)
         c = self.cur
-        c["msgs"] += np.bincount(inst[data], minlength=self.size)
+        counts = np.bincount(inst[data], minlength=self.size)
+        c["msgs"] += counts
         seen = np.zeros(self.size, np.int64)
         seen[inst[data]] = ts_recv[data]          # last one wins; ts_recv grows along a ring
         np.maximum(self.last_recv, seen, out=self.last_recv)
-        self.known.update(np.unique(inst[data]).tolist())
+        self.known.update(np.flatnonzero(counts).tolist())
         # crossed: quotes with bid >= ask, CROSSED-flagged updates
+        crossed = (records["flags"] & int(Flag.CROSSED)) != 0
         q = kind == int(Kind.QUOTE)
-        crossed = (q & (records["bid_price"] >= records["ask_price"]) & (records["ask_price"] > 0)) | \
-                  (data & ((records["flags"] & int(Flag.CROSSED)) != 0))
+        if q.any():
+            crossed |= q & (records["bid_price"] >= records["ask_price"]) & (records["ask_price"] > 0)
+        crossed &= data
         if crossed.any():
             c["crossed"] += np.bincount(inst[crossed], minlength=self.size)
         # out of order: ts_event going backwards per (instrument, kind)
         ev = data & (ts_event > 0)
-        if ev.any():
-            ii, kk, tt = inst[ev], kind[ev].astype(np.int64), ts_event[ev]
+        n = int(np.count_nonzero(ev))
+        if n:
+            all_ev = n == len(ev)
+            ii = inst if all_ev else inst[ev]
+            kk = kind.astype(np.int64) if all_ev else kind[ev].astype(np.int64)
+            tt = ts_event if all_ev else ts_event[ev]
             key = ii * 8 + kk
-            order = np.argsort(key, kind="stable")
+            # radix sort when the key fits 16 bits (up to 8191 instruments), else timsort
+            order = np.argsort(key.astype(np.uint16) if int(key.max()) < 65536 else key, kind="stable")
             ks, ts_s = key[order], tt[order]
-            first = np.ones(len(ks), bool)
-            first[1:] = ks[1:] != ks[:-1]
+            brk = np.flatnonzero(ks[1:] != ks[:-1]) + 1
+            heads = np.r_[0, brk]
+            hi, hk = ks[heads] >> 3, ks[heads] & 7
             prev = np.empty_like(ts_s)
             prev[1:] = ts_s[:-1]
-            prev[first] = self.last_event[ii[order][first], kk[order][first]]
+            prev[heads] = self.last_event[hi, hk]
             back = ts_s < prev
             if back.any():
-                c["out_of_order"] += np.bincount(ii[order][back], minlength=self.size)
-            last = np.ones(len(ks), bool)
-            last[:-1] = ks[1:] != ks[:-1]
-            self.last_event[ii[order][last], kk[order][last]] = np.maximum(
-                ts_s[last], self.last_event[ii[order][last], kk[order][last]])
+                c["out_of_order"] += np.bincount(ks[back] >> 3, minlength=self.size)
+            self.last_event[hi, hk] = np.maximum(np.maximum.reduceat(ts_s, heads), self.last_event[hi, hk])
             # clock skew sample
-            n = len(ii)
-            pick = self._rng.choice(n, _SKEW_SAMPLE, replace=False) if n > _SKEW_SAMPLE else slice(None)
-            self.skew_cur.append((ii[pick], (ts_recv[ev] - tt)[pick]))
+            pick = self._rng.integers(0, n, _SKEW_SAMPLE) if n > _SKEW_SAMPLE else slice(None)
+            skew = (records["ts_recv"] if all_ev else ts_recv[ev])[pick] - tt[pick]
+            self.skew_cur.append((ii[pick], skew))
             if len(self.skew_cur) > _SKEW_KEEP // _SKEW_SAMPLE * 4:
                 self.skew_cur = self.skew_cur[-(_SKEW_KEEP // _SKEW_SAMPLE * 4):]
         # in-band status

@@ -1,0 +1,142 @@
+"""`tickring bench compactor`: candle forge throughput, Parquet write rate and bytes per trade,
+and the whole compactor loop (ring -> candles/quality/Parquet) on realistic synthetic trades:
+per-instrument random walks rounded to the tick, sizes rounded to the lot, increasing trade ids,
+millisecond venue clocks, ts_recv increasing with jitter.
+
+Rates are per wall-clock second; `*_cpu` figures are per CPU second of this process, which is
+what to read on a box shared with other work (pyarrow may also use a second thread).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import click
+import numpy as np
+
+TARGETS = {"forge_trades_per_s": 10_000_000, "parquet_write_rps": 2_000_000,
+           "parquet_bytes_per_trade": 12.0}
+T0 = 1_767_225_600 * 1_000_000_000
+
+
+def synthetic_trades(n: int, instruments: int = 200, rate: float = 200_000.0, seed: int = 0) -> np.ndarray:
+    """n TRADE records of `instruments` instruments arriving at ~rate/s."""
+    from shm.record import RECORD, Kind
+    rng = np.random.default_rng(seed)
+    inst = rng.integers(1, instruments + 1, n)
+    gaps = rng.exponential(1e9 / rate, n).astype(np.int64)
+    ts_event = (T0 + np.cumsum(gaps)) // 1_000_000 * 1_000_000          # venue clock in ms
+    latency = 4_000_000 + rng.integers(0, 300_000, n)                  # ~4 ms, with jitter
+    ts_recv = np.maximum.accumulate(ts_event + latency)
+    base = rng.uniform(0.5, 60_000, instruments + 1)
+    tick = 10.0 ** np.floor(np.log10(base / 10_000))
+    lot = 10.0 ** np.floor(np.log10(100 / base))
+    order = np.argsort(inst, kind="stable")
+    steps = rng.integers(-2, 3, n)[order]
+    head = np.r_[0, np.flatnonzero(np.diff(inst[order])) + 1]
+    run = np.diff(np.r_[head, n])
+    walk = np.empty(n, np.int64)
+    cs = np.cumsum(steps)
+    walk[order] = cs - np.repeat(cs[head] - steps[head], run)
+    ids = np.empty(n, np.int64)
+    ids[order] = np.arange(n) - np.repeat(head, run) + 1_000_000_000
+    rec = np.zeros(n, RECORD)
+    rec["seq"] = np.arange(n)
+    rec["ts_recv"] = ts_recv
+    rec["ts_event"] = ts_event
+    rec["instrument"] = inst
+    rec["kind"] = Kind.TRADE
+    rec["side"] = rng.integers(1, 3, n)
+    rec["flags"] = 2
+    rec["price"] = (np.round(base[inst] / tick[inst]) + walk) * tick[inst]
+    rec["size"] = np.maximum(np.round(rng.exponential(500 / base[inst]) / lot[inst]), 1) * lot[inst]
+    rec["id"] = ids
+    return rec
+
+
+def bench_forge(rec: np.ndarray, batch: int, seconds: float) -> dict:
+    from appliance.compactor.forge import Forge
+    f = Forge()
+    done, t0, c0 = 0, time.perf_counter(), time.process_time()
+    candles = 0
+    while True:
+        for i in range(0, len(rec), batch):
+            candles += len(f.update(rec[i:i + batch]))
+        done += len(rec)
+        dt = time.perf_counter() - t0
+        if dt >= seconds:
+            break
+        f = Forge()
+    return {"forge_trades_per_s": done / dt, "forge_trades_per_cpu_s": done / (time.process_time() - c0),
+            "forge_candles": candles}
+
+
+def bench_parquet(rec: np.ndarray, root: str) -> dict:
+    from appliance.compactor.parquet_sink import ParquetSink, records_table
+    from appliance.compactor.schema import RECORD_COLUMNS
+    sink = ParquetSink(root)
+    names = {i: f"SYM{i}USDT" for i in range(1, 100_000)}
+    t0, c0 = time.perf_counter(), time.process_time()
+    cols = {n: rec[n] for n in RECORD_COLUMNS["trades"]}
+    pairs = sink.stage("trades", "bench", records_table("trades", cols, names.get))
+    sink.commit(pairs)
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    size = sum(os.path.getsize(os.path.join(root, p[1])) for p in pairs)
+    return {"parquet_write_rps": len(rec) / dt, "parquet_write_rps_cpu": len(rec) / cpu,
+            "parquet_bytes_per_trade": size / len(rec),
+            "parquet_files": len(pairs)}
+
+
+def bench_process(rec: np.ndarray, root: str, ring_name: str) -> dict:
+    """The whole loop: a ring full of trades drained by an in-process Compactor."""
+    from appliance.compactor.process import Compactor
+    from shm.ring import Ring
+    cap = 1 << int(np.ceil(np.log2(len(rec) + 16)))
+    ring = Ring.create(ring_name, cap)
+    try:
+        w = ring.writer(announce=False)
+        w.publish(rec.copy())
+        clock = [int(rec["ts_recv"][-1]) + 10**9]
+        comp = Compactor({"rings": {"bench": ring_name}, "root": root, "registry": None,
+                          "backfill": False}, clock=lambda: clock[0])
+        t0, c0 = time.perf_counter(), time.process_time()
+        while comp.step():
+            pass
+        comp.flush()
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        comp.close()
+        w.close()
+        return {"process_rps": len(rec) / dt, "process_rps_cpu": len(rec) / cpu}
+    finally:
+        ring.unlink()
+        ring.close()
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
+@click.option("--trades", default=1_000_000, show_default=True, help="Synthetic trades per phase.")
+@click.option("--instruments", default=200, show_default=True)
+@click.option("--batch", default=65536, show_default=True, help="Records per forge update (a ring batch).")
+@click.option("--seconds", default=1.0, show_default=True, help="Minimum duration of the forge phase.")
+def command(as_json, trades, instruments, batch, seconds):
+    """Candle forge trades/s, Parquet rows/s and bytes per trade, whole compactor loop rows/s."""
+    rec = synthetic_trades(trades, instruments)
+    res = {"trades": trades, "instruments": instruments, "batch": batch}
+    res.update(bench_forge(rec, batch, seconds))
+    tmp = tempfile.mkdtemp(prefix="tickring-bench-")
+    try:
+        res.update(bench_parquet(rec, os.path.join(tmp, "pq")))
+        res.update(bench_process(rec, os.path.join(tmp, "pq2"), f"bench-compactor-{os.getpid()}"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    res["targets"] = TARGETS
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    click.echo(f"forge_trades_per_s      {res['forge_trades_per_s']:>14,.0f}   (target {TARGETS['forge_trades_per_s']:,})")
+    click.echo(f"parquet_write_rps       {res['parquet_write_rps']:>14,.0f}   (target {TARGETS['parquet_write_rps']:,})")
+    click.echo(f"parquet_bytes_per_trade {res['parquet_bytes_per_trade']:>14.2f}   (target <= {TARGETS['parquet_bytes_per_trade']})")
+    click.echo(f"process_rps             {res['process_rps']:>14,.0f}   (ring -> candles, quality, wicks, Parquet)")

@@ -83,7 +83,8 @@ def write_parquet(root: str, venue: str, r: np.ndarray, rows_per_file: int = 97)
                 d = os.path.join(root, ds, f"venue={venue}", f"date={day}")
                 os.makedirs(d, exist_ok=True)
                 name = f"{int(chunk['ts_recv'][0])}_{int(chunk['ts_recv'][-1]) + 1}.parquet"
-                pq.write_table(pa.table(cols), os.path.join(d, name), compression="zstd")
+                pq.write_table(pa.table(cols), os.path.join(d, name), compression="zstd",
+                               row_group_size=20)    # small groups: range pruning is exercised
 
 
 @pytest.fixture(scope="module")

@@ -300,6 +300,32 @@ def merge_parts(parts: list[np.ndarray]) -> np.ndarray:
     return out.view(RECORD)
 
 
+def row_groups_in(pf, start: int | None, end: int | None) -> list[int]:
+    """Row groups of a file that may hold ts_recv in [start, end), from their statistics
+    (a partial-day replay skips the rest of the file without decoding it)."""
+    n = pf.metadata.num_row_groups
+    if start is None and end is None:
+        return list(range(n))
+    try:
+        col = pf.schema_arrow.get_field_index("ts_recv")
+    except Exception:
+        col = -1
+    out = []
+    for g in range(n):
+        st = pf.metadata.row_group(g).column(col).statistics if col >= 0 else None
+        if st is None or not st.has_min_max:
+            out.append(g)
+            continue
+        lo, hi = st.min, st.max
+        if hasattr(lo, "value"):          # timestamp statistics
+            lo, hi = lo.value, hi.value
+        lo, hi = int(lo), int(hi)
+        if (end is not None and lo >= end) or (start is not None and hi < start):
+            continue
+        out.append(g)
+    return out
+
+
 class _Stream:
     """Reads one Source batch by batch, filtered, as RECORD arrays sorted by (ts_recv, seq)."""
 
@@ -326,8 +352,11 @@ class _Stream:
             need_symbol = self.symbols is not None or self.remap is not None
             if not need_symbol and "symbol" in cols:
                 cols.remove("symbol")
+            groups = row_groups_in(pf, self.start, self.end)
+            if not groups:
+                continue
             for batch in pf.iter_batches(batch_size=self.batch_rows, columns=cols,
-                                         use_threads=True):
+                                         row_groups=groups, use_threads=True):
                 self.rows_read += batch.num_rows
                 sym = None
                 if need_symbol and "symbol" in batch.schema.names:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import orjson
 
-from .protocol import Session, VenueProtocol
+from .protocol import Session, VenueProtocol, fanout
 
 TF = (b"false", b"true")
 
@@ -142,13 +142,11 @@ class Binance(VenueProtocol):
         lst = subs.get("trade")
         if lst:
             data = TRADE % (ts_ms, book.native_b, tid, px, sz, ts, TF[bm])
-            for s, pre, suf in lst:
-                s.push(pre + data + suf if pre else data)
+            fanout(lst, data)
         lst = subs.get("aggTrade")
         if lst:
             data = AGG % (ts_ms, book.native_b, tid + book.agg_offset, px, sz, tid, tid, ts, TF[bm])
-            for s, pre, suf in lst:
-                s.push(pre + data + suf if pre else data)
+            fanout(lst, data)
 
     def on_book(self, book, ev, ts_ms: int) -> None:
         subs = book.subs
@@ -156,15 +154,13 @@ class Binance(VenueProtocol):
         lst = subs.get("depth")
         if lst:
             data = DEPTH % (ts_ms, book.native_b, first, last, bch, ach)
-            for s, pre, suf in lst:
-                s.push(pre + data + suf if pre else data)
+            fanout(lst, data)
         if top:
             lst = subs.get("bookTicker")
             if lst:
                 data = TICKER % (last, book.native_b, book.px(book.bid), book.bids[book.bid],
                                  book.px(book.ask), book.asks[book.ask])
-                for s, pre, suf in lst:
-                    s.push(pre + data + suf if pre else data)
+                fanout(lst, data)
 
     @classmethod
     def flood_subscription(cls, symbols):

@@ -13,6 +13,7 @@ premiumIndex,ping,time}.
 from __future__ import annotations
 
 from .binance import TF, Binance
+from .protocol import fanout
 
 AGG = b'{"e":"aggTrade","E":%d,"s":"%s","a":%d,"p":"%s","q":"%s","nq":"%s","f":%d,"l":%d,"T":%d,"m":%s}'
 DEPTH = b'{"e":"depthUpdate","E":%d,"T":%d,"s":"%s","U":%d,"u":%d,"pu":%d,"b":[%s],"a":[%s]}'
@@ -55,8 +56,7 @@ class BinanceUsdm(Binance):
         if lst:
             tid, px, sz, bm, ts, _ = t
             data = AGG % (ts_ms, book.native_b, tid + book.agg_offset, px, sz, sz, tid, tid, ts, TF[bm])
-            for s, pre, suf in lst:
-                s.push(pre + data + suf if pre else data)
+            fanout(lst, data)
 
     def on_book(self, book, ev, ts_ms: int) -> None:
         subs = book.subs
@@ -64,15 +64,13 @@ class BinanceUsdm(Binance):
         lst = subs.get("depth")
         if lst:
             data = DEPTH % (ts_ms, ts_ms, book.native_b, first, last, prev, bch, ach)
-            for s, pre, suf in lst:
-                s.push(pre + data + suf if pre else data)
+            fanout(lst, data)
         if top:
             lst = subs.get("bookTicker")
             if lst:
                 data = TICKER % (last, ts_ms, ts_ms, book.native_b, book.px(book.bid), book.bids[book.bid],
                                  book.px(book.ask), book.asks[book.ask])
-                for s, pre, suf in lst:
-                    s.push(pre + data + suf if pre else data)
+                fanout(lst, data)
 
     def mark(self, book, ts_ms: int) -> tuple[bytes, bytes, bytes, int]:
         """(mark, index, funding rate, next funding ms) of a perp book, from its book and the reference."""
@@ -93,16 +91,14 @@ class BinanceUsdm(Binance):
                 if lst and (ch == "markPrice1s" or second % 3 == 0):
                     mark, index, rate, nxt = self.mark(book, ts_ms)
                     data = MARK % (ts_ms, book.native_b, mark, index, index, rate, nxt)
-                    for s, pre, suf in lst:
-                        s.push(pre + data + suf if pre else data)
+                    fanout(lst, data)
             lst = subs.get("forceOrder")
             if lst and book.rng.random() < 0.2:
                 side = b"SELL" if book.rng.random() < 0.5 else b"BUY"
                 px = book.px(book.bid - 2 if side == b"SELL" else book.ask + 2)
                 sz = book._size()
                 data = LIQ % (ts_ms, book.native_b, side, sz, px, px, sz, sz, ts_ms)
-                for s, pre, suf in lst:
-                    s.push(pre + data + suf if pre else data)
+                fanout(lst, data)
 
     @classmethod
     def flood_subscription(cls, symbols):

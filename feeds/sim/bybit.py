@@ -19,7 +19,7 @@ from __future__ import annotations
 import orjson
 
 from .binance_usdm import FUNDING_MS
-from .protocol import Session, VenueProtocol
+from .protocol import Session, VenueProtocol, fanout
 
 PATHS = {"/v5/public/spot": "spot", "/v5/public/linear": "perp"}
 CATEGORY = {"spot": "spot", "perp": "linear"}
@@ -189,8 +189,7 @@ class Bybit(VenueProtocol):
             tid, px, sz, bm, ts, _ = t
             data = TRADE % (book.native_b, ts_ms, ts, book.native_b, SIDE[bm], sz, px,
                             b"MinusTick" if bm else b"PlusTick", tid, book.uid)
-            for s, _, _ in lst:
-                s.push(data)
+            fanout(lst, data)
 
     def on_book(self, book, ev, ts_ms: int) -> None:
         subs = book.subs
@@ -205,25 +204,21 @@ class Bybit(VenueProtocol):
                     data = BOOK_SPOT % (n, book.native_b, ts_ms, b"delta", book.native_b, b, a, book.nmsg, last, cts)
                 else:
                     data = BOOK_LIN % (n, book.native_b, b"delta", ts_ms, book.native_b, b, a, book.nmsg, last, cts)
-                for s, _, _ in lst:
-                    s.push(data)
+                fanout(lst, data)
         lst = subs.get("full")
         if lst:
             data = FULL % (book.native_b, ts_ms, book.native_b, b, a, book.nmsg, last, cts)
-            for s, _, _ in lst:
-                s.push(data)
+            fanout(lst, data)
         if top:
             lst = subs.get("orderbook.1")
             if lst:
                 data = self.book_snapshot(book, 1, ts_ms)
-                for s, _, _ in lst:
-                    s.push(data)
+                fanout(lst, data)
             lst = subs.get("tickers")
             if lst and not spot:
                 data = TICK_LIN % (book.native_b, book.native_b, book.px(book.bid), book.bids[book.bid],
                                    book.px(book.ask), book.asks[book.ask], last, ts_ms)
-                for s, _, _ in lst:
-                    s.push(data)
+                fanout(lst, data)
 
     def on_timer(self, ts_ms: int) -> None:
         for book in self.engine.book_list:
@@ -238,16 +233,14 @@ class Bybit(VenueProtocol):
                 else:
                     mark, index, rate, nxt = self.mark(book, ts_ms)
                     data = MARK_LIN % (book.native_b, book.native_b, mark, index, rate, nxt, book.uid, ts_ms)
-                for s, _, _ in lst:
-                    s.push(data)
+                fanout(lst, data)
             lst = subs.get("allLiquidation")
             if lst and book.rng.random() < 0.2:
                 sell = book.rng.random() < 0.5
                 px = book.px(book.bid - 2 if sell else book.ask + 2)
                 data = LIQ % (book.native_b, ts_ms, ts_ms, book.native_b, b"Sell" if sell else b"Buy",
                               book._size(), px)
-                for s, _, _ in lst:
-                    s.push(data)
+                fanout(lst, data)
 
     # --- REST ----------------------------------------------------------------------------
     def _ok(self, result) -> tuple[int, dict]:

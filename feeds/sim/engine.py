@@ -60,7 +60,6 @@ class Engine:
             self.ping_interval = ping_interval
             self.pong_timeout = 3 * ping_interval
         self.sessions: set[Session] = set()
-        self.dirty: list[Session] = []
         self.paused: set = set()
         self._resume = asyncio.Event()
         self._resume.set()
@@ -138,11 +137,11 @@ class Engine:
         self.flush()
 
     def flush(self) -> None:
-        d = self.dirty
-        for s in d:
-            self.frames += len(s.out) >> 1
-            self.bytes += s.flush()
-        d.clear()
+        """Write every session's batched frames (one transport.write each)."""
+        for s in self.sessions:
+            if s.out:
+                self.frames += len(s.out) >> 1
+                self.bytes += s.flush()
 
     def _bursts(self, now: float) -> None:
         """Start/stop a burst: one instrument gets a third of the events and trends."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import orjson
 
 from .binance_usdm import FUNDING_MS
-from .protocol import Session, VenueProtocol
+from .protocol import Session, VenueProtocol, fanout
 
 SIDE = (b"buy", b"sell")      # index: buyer_is_maker -> aggressor sell
 
@@ -137,8 +137,7 @@ class Okx(VenueProtocol):
         if lst:
             tid, px, sz, bm, ts, _ = t
             data = TRADE % (book.native_b, book.native_b, tid, px, sz, SIDE[bm], ts, book.uid)
-            for s, _, _ in lst:
-                s.push(data)
+            fanout(lst, data)
 
     def on_book(self, book, ev, ts_ms: int) -> None:
         subs = book.subs
@@ -146,26 +145,22 @@ class Okx(VenueProtocol):
         lst = subs.get("books")
         if lst:
             data = BOOKS % (book.native_b, b"update", levels(ach), levels(bch), ts_ms, prev, last)
-            for s, _, _ in lst:
-                s.push(data)
+            fanout(lst, data)
         if top:
             lst = subs.get("bbo-tbt")
             if lst:
                 bids, asks = book.top_json(1)
                 data = BBO % (book.native_b, levels(asks), levels(bids), ts_ms, last)
-                for s, _, _ in lst:
-                    s.push(data)
+                fanout(lst, data)
             lst = subs.get("tickers")
             if lst:
                 data = self.ticker(book, ts_ms)
-                for s, _, _ in lst:
-                    s.push(data)
+                fanout(lst, data)
         lst = subs.get("books5")
         if lst:
             bids, asks = book.top_json(5)
             data = BOOKS5 % (book.native_b, levels(asks), levels(bids), book.native_b, ts_ms, last)
-            for s, _, _ in lst:
-                s.push(data)
+            fanout(lst, data)
 
     def ticker(self, book, ts: int) -> bytes:
         last = book.trades[-1] if book.trades else None
@@ -185,22 +180,19 @@ class Okx(VenueProtocol):
             lst = subs.get("mark-price")
             if lst:
                 data = MARK % (book.native_b, book.native_b, book.px((book.bid + book.ask) // 2), ts_ms)
-                for s, _, _ in lst:
-                    s.push(data)
+                fanout(lst, data)
             lst = subs.get("funding-rate")
             if lst:
                 rate = b"%.8f" % (0.0001 * (1 + (book.bid - book.target) / max(1, book.depth)))
                 data = FUNDING % (book.native_b, rate, nxt, book.native_b, nxt + FUNDING_MS, rate, ts_ms)
-                for s, _, _ in lst:
-                    s.push(data)
+                fanout(lst, data)
             lst = subs.get("liquidation-orders")
             if lst and book.rng.random() < 0.2:
                 sell = book.rng.random() < 0.5
                 fam = book.native_b[:-5]
                 data = LIQ % (book.px(book.bid - 2 if sell else book.ask + 2), b"long" if sell else b"short",
                               b"sell" if sell else b"buy", book._size(), ts_ms, fam, book.native_b, fam)
-                for s, _, _ in lst:
-                    s.push(data)
+                fanout(lst, data)
 
     # --- faults --------------------------------------------------------------------------
     def notice(self, session: Session, ts_ms: int) -> bytes:

@@ -46,8 +46,9 @@ def protocol_class(venue: str) -> type["VenueProtocol"]:
 
 
 # server -> client text frame headers (FIN + opcode, unmasked), precomputed up to 16 KiB
-_HDR_SMALL = [bytes((0x81, n)) for n in range(126)] + [bytes((0x81, 126)) + n.to_bytes(2, "big")
-                                                       for n in range(126, 16384)]
+HDR = [bytes((0x81, n)) for n in range(126)] + [bytes((0x81, 126)) + n.to_bytes(2, "big")
+                                                for n in range(126, 16384)]
+HDR_MAX = len(HDR)
 _HDR_MID = struct.Struct(">BBH")
 _HDR_BIG = struct.Struct(">BBQ")
 
@@ -62,14 +63,27 @@ def frame_header(n: int, opcode: int = 1) -> bytes:
     return _HDR_BIG.pack(b0, 127, n)
 
 
+def fanout(subs: list, data: bytes) -> None:
+    """Batch one encoded message to every (session, prefix, suffix) of a book channel; the
+    frame header is computed once, sessions without a wrapper get the same bytes object."""
+    n = len(data)
+    h = HDR[n] if n < HDR_MAX else frame_header(n)
+    for s, pre, suf in subs:
+        if pre:
+            s.push(pre + data + suf)
+        else:
+            s.out += (h, data)
+
+
 _conn_ids = itertools.count(1)
 
 
 class Session:
     """One websocket connection as the venue protocol sees it.
 
-    Market frames are `push()`ed into `out` (already framed) during a generation batch and
-    written with one transport.write at the end of the batch (`flush()`); control replies are
+    Market frames are `push()`ed (or `fanout()`ed) into `out` (already framed) during a
+    generation batch and written with one transport.write at the end of the batch (the engine
+    flushes every session with pending frames); control replies are
     sent at once with `send()`. `subs` maps a subscription key (the venue's stream/topic name)
     to the (book, channel, entry) it added, so unsubscribe and disconnect can remove it.
     """
@@ -93,12 +107,9 @@ class Session:
 
     # --- market data (batched) -----------------------------------------------------------
     def push(self, data: bytes) -> None:
-        out = self.out
-        if not out:
-            self.engine.dirty.append(self)
+        """Batch one market-data frame (written at the end of the generation batch)."""
         n = len(data)
-        out.append(_HDR_SMALL[n] if n < 16384 else frame_header(n))
-        out.append(data)
+        self.out += (HDR[n] if n < HDR_MAX else frame_header(n), data)
 
     def flush(self) -> int:
         out = self.out

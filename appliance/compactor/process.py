@@ -451,7 +451,8 @@ class Compactor:
             rows = s.quality.grades(now)
             if rolled:
                 s.quality_rows += [{k: v for k, v in r.items() if k not in ("venue", "grade_code")} for r in rows]
-                s.rows += len(rows)
+                if rows:
+                    s._buffered(len(rows), now)
             if self.quality_table is not None and rows:
                 ok = [r for r in rows if r["instrument"] < self.cfg.table_slots]
                 if ok:

@@ -72,10 +72,11 @@ def test_wick_flagged_clean_candles_and_grades(three_venues):
     writers["vb"].publish(trades(ids["vb"], T0, T0 + 2 * S, path(100 * MS)))
     writers["vc"].publish(trades(ids["vc"], T0, T0 + 2 * S, path(0)))
     clock = Clock(T0 + 2500 * MS)
-    qtab = shm_names("qtab")
+    qtab, ctab, cring = shm_names("qtab"), shm_names("ctab"), shm_names("cring")
     comp = Compactor({"rings": {v: r.name for v, r in rings.items()}, "root": root,
                       "registry": reg_name, "timeframes": ["1s"], "stale_s": 1.0,
-                      "quality_table": qtab, "backfill": False}, clock=clock)
+                      "quality_table": qtab, "candle_table": ctab, "candle_ring": cring,
+                      "backfill": False}, clock=clock)
     try:
         for _ in range(4):
             comp.step()
@@ -99,10 +100,24 @@ def test_wick_flagged_clean_candles_and_grades(three_venues):
         assert GRADES[row["grade"]] == "limited" and row["reasons"].startswith(b"stale")
         assert row["venue"] == b"vc"
         table.close()
+        # live candles: the ring has raw and clean ones, the table the last closed clean one
+        from appliance.compactor.schema import CANDLE_CLEAN, slot_part
+        with Ring.attach(cring) as cr:
+            live = cr.reader(start="oldest", register=False).read(1 << 12, timeout=0)
+        va_sec0 = live[(live["instrument"] == ids["va"]) & (live["ts"] == T0)]
+        assert sorted(va_sec0["high"].tolist()) == [100.0, 106.0]
+        assert va_sec0["high"][(va_sec0["flags"] & CANDLE_CLEAN) != 0].tolist() == [100.0]
+        comp._update_tables(clock.t)
+        ct = Table.attach(ctab)
+        closed = slot_part(np.array([ct.read(ids["va"])]), "closed")[0]    # one timeframe: slot = id
+        assert closed["instrument"] == ids["va"] and closed["flags"] & CANDLE_CLEAN
+        assert closed["ts"] == max(live["ts"][live["instrument"] == ids["va"]])
+        ct.close()
         comp.flush()
     finally:
         comp.close()
         Table.attach(qtab).unlink()
+        Table.attach(ctab).unlink()
     t = pl.read_parquet(f"{root}/trades/**/*.parquet", hive_partitioning=True)
     wicks = t.filter((pl.col("flags") & int(Flag.WICK)) != 0)
     assert wicks["venue"].to_list() == ["va"] and wicks["price"].to_list() == [106.0]

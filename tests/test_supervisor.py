@@ -34,7 +34,7 @@ while not stop:
     w.write(0, time.time_ns(), 1, 1, 1, 0, 100.0 + i, 1.0, i)
     ring.add("messages")
     i += 1
-    if i % 50 == 0:
+    if i % 20 == 0:
         time.sleep(0.001)
 w.close()
 """
@@ -53,9 +53,9 @@ def wait_for(cond, timeout=20.0, step=None, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def make_cfg(ns, **sup):
+def make_cfg(ns, capacity=1 << 12, **sup):
     return config.from_dict({"namespace": ns, "simulator": {"enabled": True},
-                             "metrics": {"port": 0}, "rings": {"capacity": 1 << 12},
+                             "metrics": {"port": 0}, "rings": {"capacity": capacity},
                              "supervisor": {"restart_backoff_s": 0.05, "memory_check_s": 0.2,
                                             "status_interval_s": 0.2, "stop_timeout_s": 5, **sup}})
 
@@ -69,7 +69,7 @@ def producer_spec(cfg, label, ballast_mb=0, limit_mb=0.0):
 
 
 def test_sigkilled_worker_restarts_with_new_epoch_while_reader_keeps_reading(shm_names):
-    cfg = make_cfg(shm_names("ns"))
+    cfg = make_cfg(shm_names("ns"), capacity=1 << 17)     # seconds of data: a loaded box never laps the reader
     sup = Supervisor(cfg, specs=[producer_spec(cfg, "w1")])
     sup.start()
     try:

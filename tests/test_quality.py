@@ -223,3 +223,14 @@ def test_backfill_failure_is_recorded():
     assert ids.gaps(rec) == []
     rec2 = trades(3, T0, T0 + 20 * MS, lambda t: 1.0, first_id=12)     # ids 12, 13
     assert ids.gaps(rec2) == [(3, 10, 11)]
+
+
+def test_ring_counter_reconnects_lower_the_grade():
+    q = VenueQuality("v", stale_ns=10 * S)
+    rec = trades(1, T0, T0 + 100 * MS, lambda t: 1.0)
+    q.observe(rec)
+    q.ring_counters({"reconnects": 5})
+    assert q.grades(T0 + 200 * MS)[0]["grade"] == "excellent"     # the first reading is a baseline
+    q.ring_counters({"reconnects": 7})
+    row = q.grades(T0 + 200 * MS)[0]
+    assert row["reconnects"] == 2 and row["grade"] == "good" and "reconnects 2" in row["reasons"]

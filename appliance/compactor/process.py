@@ -447,6 +447,7 @@ class Compactor:
 
     def _grade(self, now: int) -> None:
         for s in self.streams:
+            s.quality.ring_counters({c: s.ring.word(c) for c in ("reconnects", "gaps", "resyncs")})
             rolled = s.quality.roll(now)
             rows = s.quality.grades(now)
             if rolled:

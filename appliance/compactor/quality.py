@@ -46,6 +46,8 @@ class VenueQuality:
         self.known: set[int] = set()
         self.venue_wide = {c: 0 for c in _COUNTERS}
         self._rng = np.random.default_rng(0)
+        self._ring_last: dict[str, int] | None = None
+        self.ring_reconnects = [0, 0]          # current, previous window (ring counter deltas)
 
     def _grow(self, n: int) -> None:
         if n <= self.size:
@@ -154,6 +156,15 @@ class VenueQuality:
             self._grow(int(instruments.max()) + 1)
             self.cur[what] += np.bincount(instruments.astype(np.int64), minlength=self.size)
 
+    def ring_counters(self, counters: dict) -> None:
+        """The ring header's counters (ring.info()["counters"]): reconnects the worker counted
+        but did not (or could not) announce with a STATUS record still lower the grade."""
+        if self._ring_last is not None:
+            d = counters.get("reconnects", 0) - self._ring_last.get("reconnects", 0)
+            if d > 0:
+                self.ring_reconnects[0] += d
+        self._ring_last = dict(counters)
+
     def roll(self, now_ns: int) -> bool:
         """Start a new window when the current one is over; True if it rolled."""
         if self.window_start == 0:
@@ -165,6 +176,7 @@ class VenueQuality:
         self.cur = {c: np.zeros(self.size, np.int64) for c in _COUNTERS}
         self.skew_prev, self.skew_cur = self.skew_cur, []
         self.prev_wide = dict(self.venue_wide)
+        self.ring_reconnects = [0, self.ring_reconnects[0]]
         self.venue_wide = {c: 0 for c in _COUNTERS}
         self.window_start = now_ns
         return True
@@ -179,6 +191,7 @@ class VenueQuality:
         self._grow(int(ids.max()) + 1)
         span = max(1, now_ns - self.window_start) + (self.window_ns if self.prev["msgs"].any() else 0)
         wide = {c: self.venue_wide[c] + getattr(self, "prev_wide", {}).get(c, 0) for c in _COUNTERS}
+        wide["reconnects"] = max(wide["reconnects"], sum(self.ring_reconnects))
         tot = {c: self.cur[c][ids] + self.prev[c][ids] + wide[c] for c in _COUNTERS}
         p50, p99 = self._skew(ids)
         for j, i in enumerate(ids.tolist()):

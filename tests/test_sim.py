@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import ssl
 import time
 import urllib.request
@@ -543,7 +544,6 @@ def test_sigterm_stops_cleanly_and_leaves_nothing():
     assert s.proc.wait(timeout=10) == 0
     s.stop()
     assert s.final is not None and s.final["stats"]["binance"]["events"] > 0
-    import socket
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the port is closed"
     with pytest.raises(ProcessLookupError):
@@ -587,3 +587,40 @@ def test_book_deltas_rebuild_the_model_book_exactly(render):
         if i % 3 == 0:
             t = book.trade(1)
             assert book.bid <= t[5] <= book.ask
+
+
+# --- back-pressure and scripted faults -------------------------------------------------------
+
+def test_a_client_that_does_not_read_pauses_the_flood_instead_of_growing_memory():
+    import psutil
+
+    from feeds.sim.bench import _handshake, _send_text
+    with running(["binance"], symbols=3, rate=0) as s:
+        proc = psutil.Process(s.pid)
+        sock = _handshake(s.port("binance"), "/stream?streams=btcusdt@trade/btcusdt@depth/ethusdt@depth")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        try:
+            deadline = time.monotonic() + 10
+            while s.stats()["binance"]["paused"] != 1:
+                assert time.monotonic() < deadline, "the sim never paused for the silent client"
+                time.sleep(0.02)
+            e1 = s.stats()["binance"]["events"]
+            rss1 = proc.memory_info().rss
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:            # give a growing buffer time to show
+                time.sleep(0.05)
+            st = s.stats()["binance"]
+            assert st["paused"] == 1 and st["events"] == e1, "generation stopped while paused"
+            assert proc.memory_info().rss < rss1 + 8 * 1024 * 1024
+        finally:
+            sock.close()
+
+
+def test_scripted_fault_flag_fires_at_its_time():
+    with running(["okx"], symbols=2, rate=300, args=["--fault", "at=2,venue=okx,kind=notice"]) as s:
+        async def go():
+            t, rec = await connect(s.url("okx") + "/ws/v5/public")
+            await wait_for(lambda: any(m.get("event") == "notice" for m in rec.json()), timeout=10,
+                           what="the scripted notice")
+            t.disconnect()
+        run(go())

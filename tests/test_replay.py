@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import shm
-from shm.record import RECORD, Flag, Kind, Side, Status
+from shm.record import RECORD, Flag, Kind, Status
 from tools.replay import command as replay_cmd
 from tools.timeparse import day_of, parse_time
 

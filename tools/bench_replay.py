@@ -16,7 +16,7 @@ import time
 import click
 import numpy as np
 
-from shm.record import RECORD, Flag, Kind, Side
+from shm.record import RECORD, Flag, Kind
 
 DATASET_COLUMNS = {
     "trades": ["seq", "ts_event", "ts_recv", "instrument", "side", "flags", "price", "size", "id"],

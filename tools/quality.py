@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 
 import click
-import numpy as np
 
 from tools.errors import friendly
 from tools.format import Names, fmt_count, fmt_duration_ns

@@ -438,6 +438,8 @@ def command(namespace, venue, symbol, registry, once, as_json, size):
 
     Refreshes 10 times a second; fits 80x24 and works over SSH. Keys: q quits, left/right
     arrows pick the venue, up/down the instrument. A venue marked * has no live producer.
+    AGE is now minus the receive time of the ring's newest record; LAG and LOST are the worst
+    live consumer's; MEM is the producer's resident memory (including its ring pages).
     """
     col = Collector(namespace, venue, symbol, registry)
     try:

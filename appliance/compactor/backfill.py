@@ -99,12 +99,13 @@ class Backfiller:
         self._stop = False
 
     # -- the work ------------------------------------------------------------------------------
-    def fill(self, instrument: int, first: int, last: int) -> np.ndarray:
+    def fill(self, instrument: int, first: int, last: int, symbol: str | None = None) -> np.ndarray:
         """Fetch trades first..last (inclusive) of one instrument now; BACKFILL records, plus
         a STATUS GAP record for whatever could not be recovered."""
         if not self.supported:
             return gap_status(instrument, first, last, self.clock())
-        symbol = self.symbol_of(instrument)
+        if symbol is None:
+            symbol = self.symbol_of(instrument)
         want_last = min(last, first + MAX_GAP - 1)
         rows: list[tuple] = []
         nxt = first
@@ -152,14 +153,17 @@ class Backfiller:
         return rec
 
     # -- background thread -----------------------------------------------------------------------
-    def request(self, instrument: int, first: int, last: int) -> None:
+    def request(self, instrument: int, first: int, last: int, symbol: str | None = None) -> None:
+        """Queue a gap (symbol resolved here, on the caller's thread, if not given)."""
+        if symbol is None:
+            symbol = self.symbol_of(instrument)
         with self._cv:
-            self.queue.append((instrument, first, last))
+            self.queue.append((instrument, first, last, symbol))
             self._cv.notify()
 
-    def pending(self) -> list[tuple[int, int, int]]:
+    def pending(self) -> list[tuple]:
         with self._cv:
-            return list(self.queue)
+            return [list(g) for g in self.queue]
 
     def poll(self) -> list[np.ndarray]:
         out = []

@@ -156,7 +156,8 @@ class VenueStream:
             self.clock = max(self.clock, int(batch["ts_recv"].max()))
             self.c.refresh_registry(int(batch["instrument"].max()))
             self.quality.observe(batch)
-            self.c.wicks.observe(self.venue, batch, self.c.group_of)
+            if len(self.c.streams) > 1:            # one venue has nothing to compare with
+                self.c.wicks.observe(self.venue, batch, self.c.group_of)
             self.pending.append((batch, r.next))
         return len(batch)
 
@@ -225,7 +226,7 @@ class VenueStream:
         if self.backfill is not None:
             for inst, first, last in self.ids.gaps(recs):
                 self.quality.count("gaps", inst)
-                self.backfill.request(inst, first, last)
+                self.backfill.request(inst, first, last, c.symbol_of(inst))
         self.buffer.append(recs)
         self._buffered(len(recs), int(recs["ts_recv"][0]))
         self.position = end
@@ -233,22 +234,22 @@ class VenueStream:
             self.flush()
 
     def idle(self, upto: int, now: int) -> None:
-        """Nothing pending: candles may close on time alone; files rotate on time alone."""
-        if self.pending:
-            return
-        for forge, clean in ((self.forge, False), (self.clean, True)):
-            cc = forge.advance(upto)
-            if len(cc):
-                self.candles.append(cc)
-                self._buffered(len(cc), int(cc["ts_recv"][0]))
-                self.c.publish_candles(cc)
-                if clean:
-                    self.closed_for_table.append(cc)
+        """Work that does not wait for records: backfill results; with nothing pending, candles
+        closing on time alone; files rotating on time alone."""
         if self.backfill is not None:
             for recs in self.backfill.poll():
                 if len(recs):
                     self.buffer.append(recs)
                     self._buffered(len(recs), int(recs["ts_recv"][0]))
+        if not self.pending:
+            for forge, clean in ((self.forge, False), (self.clean, True)):
+                cc = forge.advance(upto)
+                if len(cc):
+                    self.candles.append(cc)
+                    self._buffered(len(cc), int(cc["ts_recv"][0]))
+                    self.c.publish_candles(cc)
+                    if clean:
+                        self.closed_for_table.append(cc)
         rot = int(self.c.cfg.rotate_s * S)
         if self.period is not None and self.rows and upto >= 0 and upto // rot > self.period:
             self.flush()

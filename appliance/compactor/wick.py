@@ -20,6 +20,7 @@ import numpy as np
 from shm.record import Kind
 
 _TS_BITS = 44
+_MAX_UNMERGED = 200_000     # rows of a venue's history waiting to be merged, at most
 
 
 class _History:
@@ -121,6 +122,10 @@ class WickDetector:
         _, g, ts, p = prices(records, group_of)
         h.add(g, ts, p)
         self._dirty.add(venue)
+        if len(ts) and sum(len(c[0]) for c in h.chunks) > _MAX_UNMERGED:
+            # nobody asked for a while (the other venues are idle): bound the memory
+            h.rebuild(int(ts.max()) - self.keep - self.window)
+            self._dirty.discard(venue)
 
     def check(self, venue: str, records: np.ndarray, group_of: np.ndarray) -> np.ndarray:
         """Boolean mask over `records`: True where the record is a wick."""

@@ -122,6 +122,8 @@ SECTIONS: dict[str, list[Key]] = {
         Key("preload", bool, True, "Fork tickring children from a pre-loaded zygote process, so "
             "they share the pages of their common modules (numpy, picows, venue tables): "
             "about 15 MB less per worker. false = plain exec per child."),
+        Key("log_summary_s", (int, float), 60.0, "Log the one-line status summary this often (the "
+            "journal's heartbeat of the appliance); 0 = never.", _non_negative),
         Key("status_interval_s", (int, float), 1.0, "How often the status (view, sd_notify STATUS=, "
             "state file) is refreshed.", _positive),
     ],

@@ -125,6 +125,7 @@ class Supervisor:
         self.zygote: Zygote | None = None
         self._quality_table = None
         self._next_mem = self._next_status = self._next_watchdog = 0.0
+        self._next_summary = time.monotonic() + 10.0
 
     # ------------------------------------------------------------------ public
     def run(self, duration: float | None = None) -> int:
@@ -441,6 +442,10 @@ class Supervisor:
         elif self.ready:
             self.notifier.status(self._summary(snap))
         self._write_state(snap)
+        every = self.cfg.supervisor.log_summary_s
+        if every and now >= self._next_summary:
+            self._next_summary = now + every
+            log.info("status: %s", self._summary(snap))
         if self.on_status is not None:
             self.on_status(snap)
 

@@ -35,6 +35,22 @@ Python API (tests, benchmarks, the demo):
 start_in_background launches `python -m feeds.sim ... --json` in a subprocess, reads its one
 JSON announcement line (no sleeps) and returns a SimHandle. Extra CLI flags go in `args`
 (e.g. args=["--ping-interval", "0.5", "--fault", "at=2,kind=stall,seconds=1"]).
+
+Semantics worth knowing:
+- `rate` counts market *events* (a trade or a book change) per second, split evenly across the
+  venues of the process; an event becomes one frame per subscribed channel and connection
+  (a top-of-book change also feeds quote channels). rate=0 (or --flood) generates as fast as
+  the clients read, and only while some connection is subscribed.
+- The market advances whether or not anyone is subscribed (rate mode), like a real venue:
+  /_sim/state's trade count/ids are every trade generated; `recent` is what a subscriber of
+  that symbol received (bounded by --history, which also bounds REST backfill).
+- Back-pressure: a connection above 512 KiB of unsent data pauses its venue's generator until
+  it drains (one slow client slows that venue for everyone; memory stays bounded).
+- Prices of one base asset agree across venues and across sim processes with the same seed
+  (a shared reference of wall time), so a wick on one venue is off the others' price.
+- Speed: `python -m feeds.sim.bench [--venues ..] [--trade-share ..] [--json]` floods byte-
+  counting sinks from one sim process per venue and reports frames/s, sim CPU and CPU us per
+  frame (with a calibration loop so runs on a busy box can be compared).
 """
 from __future__ import annotations
 

@@ -285,7 +285,8 @@ class SimServer:
 
     def urls(self) -> dict[str, dict]:
         ws, http = ("wss", "https") if self.ssl else ("ws", "http")
-        return {v: {"port": p, "ws": f"{ws}://{self.host}:{p}", "rest": f"{http}://{self.host}:{p}"}
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return {v: {"port": p, "ws": f"{ws}://{host}:{p}", "rest": f"{http}://{host}:{p}"}
                 for v, p in self.ports.items()}
 
     async def stop(self) -> None:

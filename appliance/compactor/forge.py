@@ -59,6 +59,22 @@ def _boundaries(inst: np.ndarray, bucket: np.ndarray) -> np.ndarray:
     return np.flatnonzero(brk)
 
 
+def _sort_inst_ts(inst: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Order by (instrument, ts, arrival). One int64 key when the bits fit (an unstable sort is
+    safe once the arrival index is in the key), else numpy's lexsort."""
+    n = len(inst)
+    t0 = int(ts.min())
+    ib = int(inst.max()).bit_length()
+    tb = (int(ts.max()) - t0).bit_length()
+    nb = max(1, (n - 1).bit_length())
+    if ib + tb + nb <= 63:
+        key = (inst.astype(np.int64) << (tb + nb)) | ((ts - t0) << nb) | np.arange(n, dtype=np.int64)
+        return np.argsort(key)
+    if ib + tb <= 63:
+        return np.argsort((inst.astype(np.int64) << tb) | (ts - t0), kind="stable")
+    return np.lexsort((ts, inst))
+
+
 def aggregate_trades(inst, ts, price, size, buy, ids, tf: int) -> dict:
     """Partial candles of trades sorted by (instrument, ts) for one timeframe."""
     n = len(inst)
@@ -243,7 +259,7 @@ class Forge:
         inst_s = inst[order]
         ts_s = ts[order]
         if np.any((ts_s[1:] < ts_s[:-1]) & (inst_s[1:] == inst_s[:-1])):
-            order = np.lexsort((ts, inst))                                  # late frames: full sort
+            order = _sort_inst_ts(inst, ts)                                 # late frames: full sort
             inst_s = inst[order]
             ts_s = ts[order]
         price = col("price")[order]

@@ -46,6 +46,8 @@ from .zygote import Zygote, set_subreaper
 log = logging.getLogger("tickring.supervisor")
 PR_SET_PDEATHSIG = 1
 TICK_S = 0.2
+# appliance.compactor.schema.GRADES, not imported: it would load pyarrow into the supervisor
+GRADES = ("excellent", "good", "degraded", "limited")
 RETRYING_AFTER_S = 10.0   # a producing worker without a connection by then is retrying
 
 
@@ -527,10 +529,6 @@ class Supervisor:
             rows = self._quality_table.read_all()
         except (TimeoutError, ValueError):
             return {}
-        try:
-            from appliance.compactor.schema import GRADES
-        except ImportError:
-            GRADES = ("excellent", "good", "degraded", "limited")
         rows = rows[rows["ts"] > 0]
         out: dict = {}
         for venue, grade in zip(rows["venue"].tolist(), rows["grade"].tolist()):

@@ -374,3 +374,9 @@ def test_metrics_are_served_from_the_loop(shm_names):
         assert "tickring_ready 1.0" in text
     finally:
         sup.stop()
+
+
+def test_grade_names_match_the_compactor():
+    from appliance import supervisor
+    schema = pytest.importorskip("appliance.compactor.schema")
+    assert supervisor.GRADES == tuple(schema.GRADES)

@@ -79,7 +79,11 @@ def rings(known_rates: dict) -> list[dict]:
 
 
 def connection_state(info: dict) -> str:
-    """A venue connection's state from its ring header."""
+    """A venue connection's state from its ring header ("-" for rings no websocket feeds)."""
+    c = info["counters"]
+    if not (c.get("frames") or c.get("connections") or c.get("reconnects") or c.get("bytes_in")) \
+            and info["published"] > 1000:
+        return "-"
     if not info["producer_alive"]:
         return {2: "stopped", 0: "no producer"}.get(info["producer_state"], "producer dead")
     conns = info["counters"].get("connections", 0)

@@ -70,9 +70,10 @@ def _child(req: dict, supervisor: int, conn: socket.socket) -> None:
             os._exit(1)
         name = str(req.get("name", "tickring"))[:15].encode()
         _libc.prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)      # Python's default
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)      # what a freshly exec'd Python has
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         if req.get("cpu") is not None:
             os.sched_setaffinity(0, {int(req["cpu"])})
         os.environ.clear()

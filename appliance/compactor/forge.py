@@ -158,6 +158,49 @@ def combine(parts: dict) -> dict:
     return out
 
 
+def merge_unique(state: dict, new: dict, tf: int) -> dict:
+    """`combine` for the common case: both sides sorted by (instrument, start) with unique
+    keys (the forming candles and one batch's partials). Matching keys merge field-wise; new
+    keys are inserted in order. No sort."""
+    if not len(new["start"]):
+        return state
+    if not len(state["start"]):
+        return new
+    ks = (state["instrument"] << 42) | (state["start"] // tf)
+    kn = (new["instrument"] << 42) | (new["start"] // tf)
+    pos = np.searchsorted(ks, kn)
+    posc = np.minimum(pos, len(ks) - 1)
+    hit = ks[posc] == kn
+    out = dict(state)
+    if hit.any():
+        si, ni = posc[hit], np.flatnonzero(hit)
+        g = {f: new[f][ni] for f in _PART_FIELDS}
+        earlier = g["open_ts"] < state["open_ts"][si]          # ties: the state arrived first
+        later = g["close_ts"] >= state["close_ts"][si]         # ties: the new one arrived last
+        upd = {
+            "open": np.where(earlier, g["open"], state["open"][si]),
+            "first_id": np.where(earlier, g["first_id"], state["first_id"][si]),
+            "open_ts": np.where(earlier, g["open_ts"], state["open_ts"][si]),
+            "close": np.where(later, g["close"], state["close"][si]),
+            "last_id": np.where(later, g["last_id"], state["last_id"][si]),
+            "close_ts": np.where(later, g["close_ts"], state["close_ts"][si]),
+            "high": np.maximum(g["high"], state["high"][si]),
+            "low": np.minimum(g["low"], state["low"][si]),
+        }
+        for f in ("volume", "buy_volume", "notional", "trades"):
+            upd[f] = state[f][si] + g[f]
+        for f, v in upd.items():
+            a = out[f].copy()
+            a[si] = v
+            out[f] = a
+    if not hit.all():
+        miss = ~hit
+        at = pos[miss]
+        for f in _PART_FIELDS:
+            out[f] = np.insert(out[f], at, new[f][miss])
+    return out
+
+
 def to_candles(parts: dict, tf: int, closed_at: int, clean: bool) -> np.ndarray:
     """Partial candles -> CANDLE records."""
     n = len(parts["start"])
@@ -299,8 +342,9 @@ class Forge:
                     sel = late[r] if late[k] is None else (late[r] & ~late[k])
                     if sel.any():
                         extra = aggregate_trades(*(c[sel] for c in cols), tf)
-            pieces = [self.state[k], main[k]] + ([extra] if extra is not None else [])
-            self.state[k] = combine(_cat(pieces))
+            self.state[k] = merge_unique(self.state[k], main[k], tf)
+            if extra is not None:               # late trades: rare, the general merge
+                self.state[k] = combine(_cat([self.state[k], extra]))
 
     # -- closing -----------------------------------------------------------------------------
     def _close(self, everything: bool = False) -> np.ndarray:

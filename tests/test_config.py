@@ -113,3 +113,16 @@ def test_markdown_documents_every_key():
             assert k.name in md
     for k in config.VENUE_KEYS + config.TOP:
         assert k.name in md
+
+
+def test_run_check_prints_the_plan_without_starting_anything(tmp_path):
+    from click.testing import CliRunner
+    from tools.run import command
+    toml = tmp_path / "c.toml"
+    toml.write_text("namespace = \"chk\"\n[rings]\ncapacity = 1024\n[simulator]\nenabled = true\n")
+    from shm import segment
+    before = set(segment.list_segments())
+    result = CliRunner().invoke(command, ["--config", str(toml), "--check"])
+    assert result.exit_code == 0, result.output
+    assert "namespace: chk" in result.output and "MemoryMax=" in result.output
+    assert set(segment.list_segments()) == before

@@ -139,13 +139,15 @@ def run_appliance(cfg, duration: float | None, view: bool | None, out=None, on_s
 @click.option("--duration", type=float, help="Stop cleanly after this many seconds (exit 0).")
 @click.option("--namespace", default=None,
               help="Override the config's namespace (segment names become NAMESPACE.<name>).")
+@click.option("--check", is_flag=True, help="Validate the config, print the plan (processes, CPUs, "
+              "rings, memory budget) and exit without starting anything.")
 @click.option("--view/--no-view", default=None, help="Live status view (default: on a terminal or in the demo).")
 @click.option("--symbols", type=click.IntRange(1), default=100, show_default=True,
               help="Demo only: instruments per venue.")
 @click.option("--rate", type=click.FloatRange(min=1), default=200.0, show_default=True,
               help="Demo only: simulated messages per second per venue.")
 @friendly
-def command(config_path, duration, namespace, view, symbols, rate):
+def command(config_path, duration, namespace, check, view, symbols, rate):
     """Run the appliance (the demo against the built-in simulator without --config)."""
     from appliance import config
     if namespace is not None:
@@ -158,4 +160,29 @@ def command(config_path, duration, namespace, view, symbols, rate):
             cfg.namespace = namespace
     else:
         cfg = config.demo(symbols=symbols, rate=rate, namespace="demo" if namespace is None else namespace)
+    if check:
+        click.echo(plan(cfg))
+        return
     sys.exit(run_appliance(cfg, duration, view))
+
+
+def plan(cfg) -> str:
+    """What `run` would start, and the memory the unit's MemoryMax must allow."""
+    from appliance.process_table import build, names
+    n = names(cfg)
+    specs = build(cfg, {v.name: {"symbols": ["<from the simulator>"]} for v in cfg.enabled_venues}
+                  if cfg.simulator.enabled else None)
+    ring_bytes = {n["rings"][v.name]: (v.ring_capacity or cfg.rings.capacity) * 64 for v in cfg.enabled_venues}
+    lines = [f"config {cfg.source}: ok", f"namespace: {cfg.namespace or '(none)'}"
+             + ("   (simulator: venues point at loopback)" if cfg.simulator.enabled else ""), "",
+             f"{'process':<20}{'cpu':>4}{'limit MB':>10}  command"]
+    for s in specs:
+        args = " ".join(s.argv[3:])
+        lines.append(f"{s.name:<20}{'-' if s.cpu is None else s.cpu:>4}{s.memory_limit_mb:>10.0f}  "
+                     f"tickring {args[:90]}{'...' if len(args) > 90 else ''}")
+    rings_mib = sum(ring_bytes.values()) / (1 << 20)
+    lines += ["", f"rings: {len(ring_bytes)} venue rings, {rings_mib:,.0f} MiB in /dev/shm (64 B per record)",
+              f"memory budget: rings {rings_mib:,.0f} MiB + processes <= 250 MB + registry/tables ~20 MiB"
+              f" + Parquet page cache ~500 MB",
+              f"systemd: MemoryMax={rings_mib + 250 + 20 + 500:.0f}M MemoryHigh={rings_mib + 250 + 20 + 250:.0f}M"]
+    return "\n".join(lines)

@@ -106,7 +106,7 @@ def command(n, as_json):
     import pyarrow.parquet as pq
 
     import shm
-    from tools.replay import merged, plan, publish_paced
+    from tools.replay import merged, plan, publish_paced, tune_malloc
 
     tmp = tempfile.mkdtemp(prefix="tickring-bench-replay-")
     ring_name = f"bench-replay-{os.getpid()}"
@@ -124,6 +124,7 @@ def command(n, as_json):
             for b in pq.ParquetFile(f).iter_batches(batch_size=1 << 18):
                 rows += b.num_rows
         raw_s = time.perf_counter() - t
+        tune_malloc()                          # what `tickring replay` does
         ring = shm.Ring.create(ring_name, capacity=1 << 20)
         w = ring.writer()
         # first pass cold (fresh ring pages, allocator growing), second pass steady state,

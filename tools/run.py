@@ -104,8 +104,11 @@ def run_appliance(cfg, duration: float | None, view: bool | None, out=None, on_s
     venues = [v.name for v in cfg.enabled_venues]
     if view is None:
         view = out.isatty() or cfg.simulator.enabled
-    hints = [f"try: tickring tail {venues[0] if venues else '<venue>'}   "
-             f"tickring inspect   (Ctrl-C stops)"] + ([f"logs: {log_dir}"] if log_dir else [])
+    tail = "tickring tail <venue>"
+    if venues:
+        tail = f"tickring tail {venues[0]}" + (f" --ring {cfg.shm_name(venues[0])}" if cfg.namespace else "")
+    hints = [f"try: {tail}   tickring inspect   tickring top   (Ctrl-C stops)"] + \
+        ([f"logs: {log_dir}"] if log_dir else [])
     status_view = StatusView(out, hints) if view else None
     log_file = os.path.join(log_dir, "supervisor.log") if (log_dir and status_view and status_view.tty) else None
     if log_file:

@@ -107,7 +107,8 @@ def run_appliance(cfg, duration: float | None, view: bool | None, out=None, on_s
     tail = "tickring tail <venue>"
     if venues:
         tail = f"tickring tail {venues[0]}" + (f" --ring {cfg.shm_name(venues[0])}" if cfg.namespace else "")
-    hints = [f"try: {tail}   tickring inspect   tickring top   (Ctrl-C stops)"] + \
+    top = "tickring top" + (f" --namespace {cfg.namespace}" if cfg.namespace else "")
+    hints = [f"try: {tail}   tickring inspect   {top}   (Ctrl-C stops)"] + \
         ([f"logs: {log_dir}"] if log_dir else [])
     status_view = StatusView(out, hints) if view else None
     log_file = os.path.join(log_dir, "supervisor.log") if (log_dir and status_view and status_view.tty) else None

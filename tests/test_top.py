@@ -205,3 +205,18 @@ def test_top_full_screen_in_a_pty_quits_on_q(live):
             p.kill()
             p.wait()
         os.close(master)
+
+
+def test_collector_survives_a_ring_going_away(live):
+    from shm.segment import unlink
+    ring, reg, ns, pid = live
+    col = Collector(namespace=ns)
+    try:
+        assert [v["ring"] for v in col.snapshot()["venues"]] == [ring]
+        os.kill(pid, 9)
+        unlink(ring)
+        snap = col.snapshot()
+        assert snap["venues"] == [] and snap["selected"] is None
+        assert "no rings" in "\n".join(render(snap))
+    finally:
+        col.close()

@@ -243,6 +243,7 @@ class Collector:
         now_ns = time.time_ns()
         now = time.monotonic()
         names = [n for n in self.ring_names() if self._ring(n) is not None]
+        self._forget([n for n in self.rings if n not in names])
         self._initial_selection(names)
         now_q = time.monotonic()
         if now_q - self._grades_at > 1.0:        # grades change once a second at most
@@ -291,6 +292,19 @@ class Collector:
                    "market": inst.market if inst else None,
                    **self._ladder(), "trades": list(self.trades)[:20]}
         return {"now_ns": now_ns, "namespace": self.namespace, "venues": venues, "selected": sel}
+
+    def _forget(self, gone: list[str]) -> None:
+        """Drop rings that were removed (an appliance stopped): a ring created again under the
+        same name is a new segment and must be mapped afresh."""
+        for name in gone:
+            if name == self.sel_ring:
+                self.select(None, None)
+            ring = self.rings.pop(name)
+            self.prev.pop(name, None)
+            try:
+                ring.close()
+            except BufferError:
+                pass
 
     def close(self) -> None:
         if self.reader is not None:

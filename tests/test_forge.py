@@ -195,3 +195,15 @@ def test_sort_by_instrument_then_time_every_key_width(span):
     inst = rng.integers(1, 50, n).astype(np.uint32)
     ts = rng.integers(0, 64, n).astype(np.int64) * (span // 64)        # many exact ties
     assert (_sort_inst_ts(inst, ts) == np.lexsort((ts, inst))).all()
+
+
+def test_closed_candles_keep_the_128_byte_layout():
+    """Several timeframes closing at once must not come back packed (np.concatenate drops the
+    padding of structured dtypes unless told the dtype): the candle ring takes CANDLE only."""
+    from appliance.compactor.schema import CANDLE
+    f = Forge(["1s", "1m"], 0)
+    rec = make_stream(4, n=3000)
+    out = f.update(rec)
+    assert len(np.unique(out["timeframe"])) == 2
+    assert out.dtype == CANDLE and out.dtype.itemsize == 128
+    assert f.forming().dtype.itemsize == 128 and f.flush().dtype.itemsize == 128

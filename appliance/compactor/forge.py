@@ -363,7 +363,7 @@ class Forge:
             self.state[k] = _take(st, ~done)
         if not out:
             return np.empty(0, CANDLE)
-        return np.concatenate(out) if len(out) > 1 else out[0]
+        return np.concatenate(out, dtype=CANDLE) if len(out) > 1 else out[0]   # dtype: keep the 128-byte layout
 
     def advance(self, clock_ns: int) -> np.ndarray:
         """Move the clock without data (the ring is drained: nothing older can still come)."""
@@ -378,7 +378,7 @@ class Forge:
     def forming(self) -> np.ndarray:
         """The candles still open, as CANDLE records (ts_recv = 0)."""
         out = [to_candles(st, tf, 0, self.clean) for tf, st in zip(self.timeframes, self.state)]
-        return np.concatenate(out)
+        return np.concatenate(out, dtype=CANDLE)
 
     # -- checkpoint --------------------------------------------------------------------------
     def state_dict(self) -> dict:

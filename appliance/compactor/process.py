@@ -276,7 +276,7 @@ class VenueStream:
                 pairs += c.sink.stage(dataset, self.venue, records_table(dataset, cols, c.symbol_of))
             del column
         if self.candles:
-            cand = np.concatenate(self.candles)
+            cand = np.concatenate(self.candles, dtype=CANDLE)
             pairs += c.sink.stage("candles", self.venue, candles_table(cand, c.symbol_of, c.label_of))
         if self.quality_rows:
             pairs += c.sink.stage("quality", self.venue, quality_table(self.quality_rows, c.symbol_of))
@@ -408,7 +408,8 @@ class Compactor:
     def publish_candles(self, candles: np.ndarray) -> None:
         if self.candle_writer is not None:
             # field by field into the ring's own dtype (same layout, checked at start): closed
-            # candles are few, and this never depends on numpy's structured-dtype equality
+            # candles are few, and a CANDLE array that lost its padding (plain np.concatenate
+            # packs structured dtypes to 120 bytes) still lands right
             out = np.zeros(len(candles), self.candle_ring.dtype)
             for n in CANDLE.names:
                 out[n] = candles[n]

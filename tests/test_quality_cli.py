@@ -92,6 +92,14 @@ def test_quality_from_the_newest_parquet_rows(tmp_path, shm_names):
     assert by_sym["BTCUSDT"]["grade"] == "excellent"         # the newest row wins
     assert by_sym["ETHUSDT"]["grade"] == "good" and by_sym["ETHUSDT"]["reasons"] == "reconnects 1"
     assert out["venues"]["binance"]["grade"] == "good"
+    # an explicit --root means that data, even while some appliance's live table exists
+    from shm.table import Table
+    live = Table.create(f"{shm_names('ns')}.quality", QUALITY_SLOT, 4)
+    try:
+        res = invoke("--root", root, "--json")
+        assert res.exit_code == 0 and json.loads(res.stdout)["source"].startswith("Parquet under")
+    finally:
+        live.close()
 
 
 def test_quality_errors(tmp_path, shm_names):

@@ -173,8 +173,9 @@ def render(candles: list[dict], fmt: str) -> str:
 @click.option("--namespace", default=None,
               help="Appliance namespace for the live candles (default: the one holding VENUE's ring).")
 @click.option("--registry", default=None, help="Instrument registry (default: the namespace's).")
-@click.option("--live/--no-live", default=True, show_default=True,
-              help="Add the recent and forming candles from shared memory.")
+@click.option("--live/--no-live", default=None,
+              help="Add the recent and forming candles from shared memory (default: yes, unless "
+                   "--root points at another Parquet root).")
 @friendly
 def command(venue, symbol, tf_label, start, end, clean, fmt, as_json, root, namespace, registry, live):
     """Candles of one instrument, forged by the compactor from trades.
@@ -195,6 +196,8 @@ def command(venue, symbol, tf_label, start, end, clean, fmt, as_json, root, name
         tf = timeframe_ns(tf_label)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="'--tf'") from None
+    if live is None:                 # an explicit --root may be another box's data: no mixing
+        live = root is None or namespace is not None
     root = root or default_root()
     if namespace is None:
         namespace = namespace_of(find_ring(venue))

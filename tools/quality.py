@@ -136,7 +136,8 @@ def render(rows: list[dict], source: str) -> str:
 @click.option("--venue", "venues", multiple=True, help="Only this venue (repeatable).")
 @click.option("--namespace", default=None, help="Only this appliance namespace's live table.")
 @click.option("--source", type=click.Choice(["auto", "live", "parquet"]), default="auto",
-              show_default=True, help="Live shm table, Parquet, or live when the appliance runs.")
+              show_default=True, help="Live shm table, Parquet, or auto: live when the appliance "
+                                      "runs (Parquet when --root is given).")
 @click.option("--root", type=click.Path(file_okay=False), default=None,
               help="Parquet root (default: $TICKRING_PARQUET_ROOT, /var/lib/tickring/parquet or the demo's).")
 @click.option("--registry", default=None, help="Instrument registry for symbols (default: the namespace's).")
@@ -153,6 +154,8 @@ def command(as_json, venues, namespace, source, root, registry):
     """
     rows = None
     used = None
+    if source == "auto" and root is not None and namespace is None:
+        source = "parquet"           # an explicit --root asks for that data, not the live table
     if source in ("auto", "live"):
         rows = live_rows(namespace, registry)
         used = "live quality table" if rows is not None else None

@@ -154,5 +154,6 @@ def command(n, as_json):
         import orjson
         click.echo(orjson.dumps(out).decode())
     else:
+        w = max(map(len, out))
         for k, v in out.items():
-            click.echo(f"{k:>18}: {v:,}" if isinstance(v, int) else f"{k:>18}: {v}")
+            click.echo(f"{k:>{w}}: {v:,}" if isinstance(v, int) else f"{k:>{w}}: {v}")

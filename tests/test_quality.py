@@ -234,3 +234,19 @@ def test_ring_counter_reconnects_lower_the_grade():
     q.ring_counters({"reconnects": 7})
     row = q.grades(T0 + 200 * MS)[0]
     assert row["reconnects"] == 2 and row["grade"] == "good" and "reconnects 2" in row["reasons"]
+
+
+def test_wick_history_over_hours():
+    """Hours of history: old prices are forgotten, keys re-based, answers stay right."""
+    from appliance.compactor.wick import WickDetector
+    w = WickDetector(keep_ns=2 * S)
+    group_of = np.array([-1, 0, 0, 0])
+    for hour in range(7):
+        t = T0 + hour * 3600 * S
+        for v, inst in (("a", 1), ("b", 2), ("c", 3)):
+            w.observe(v, trades(inst, t, t + S, lambda x: 100.0 + hour, step=100 * MS), group_of)
+        wick = trades(1, t + S, t + S + MS, lambda x: 150.0)
+        assert w.check("a", wick, group_of).tolist() == [True], hour
+        fine = trades(1, t + S, t + S + MS, lambda x: 100.0 + hour)
+        assert w.check("a", fine, group_of).tolist() == [False], hour
+    assert len(w.hist["b"].ts) < 40                     # old hours forgotten

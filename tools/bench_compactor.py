@@ -90,6 +90,28 @@ def bench_parquet(rec: np.ndarray, root: str) -> dict:
             "parquet_files": len(pairs)}
 
 
+def bench_wicks(n: int, venues: int = 7, batch: int = 8192) -> dict:
+    """Cross-venue wick check: `venues` venues trading the same instruments (same prices, own
+    arrival jitter), observed and checked batch by batch as the compactor does."""
+    from appliance.compactor.wick import WickDetector
+    base = synthetic_trades(n // venues, 200, seed=1)
+    per = []
+    for v in range(venues):
+        r = base.copy()
+        r["ts_recv"] += np.random.default_rng(v).integers(0, 2_000_000, len(r))
+        per.append(r)
+    group_of = np.arange(0, 1000)
+    w = WickDetector()
+    done, c0 = 0, time.process_time()
+    for i in range(0, len(base), batch):
+        for v in range(venues):
+            w.observe(f"v{v}", per[v][i:i + batch], group_of)
+        for v in range(venues):
+            w.check(f"v{v}", per[v][i:i + batch], group_of)
+            done += len(per[v][i:i + batch])
+    return {"wick_checks_per_cpu_s": done / (time.process_time() - c0), "wick_venues": venues}
+
+
 def bench_process(rec: np.ndarray, root: str, ring_name: str) -> dict:
     """The whole loop: a ring full of trades drained by an in-process Compactor."""
     from appliance.compactor.process import Compactor
@@ -129,6 +151,7 @@ def command(as_json, trades, instruments, batch, seconds):
     tmp = tempfile.mkdtemp(prefix="tickring-bench-")
     try:
         res.update(bench_parquet(rec, os.path.join(tmp, "pq")))
+        res.update(bench_wicks(min(trades, 700_000)))
         res.update(bench_process(rec, os.path.join(tmp, "pq2"), f"bench-compactor-{os.getpid()}"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -140,4 +163,5 @@ def command(as_json, trades, instruments, batch, seconds):
     click.echo(f"parquet_write_rps       {res['parquet_write_rps']:>14,.0f}   ({res['parquet_write_rps_cpu']:,.0f} per CPU second; target {TARGETS['parquet_write_rps']:,})")
     click.echo(f"parquet_bytes_per_trade {res['parquet_bytes_per_trade']:>14.2f}   (target <= {TARGETS['parquet_bytes_per_trade']})")
     click.echo(f"process_rps             {res['process_rps']:>14,.0f}   ({res['process_rps_cpu']:,.0f} per CPU second; ring -> candles, quality, wicks, Parquet)")
+    click.echo(f"wick_checks_per_cpu_s   {res['wick_checks_per_cpu_s']:>14,.0f}   ({res['wick_venues']} venues, same instruments)")
     click.echo("(a busy machine lowers the per-second figures; the per-CPU-second ones hold)")

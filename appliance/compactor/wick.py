@@ -5,8 +5,9 @@ which the other venues do not confirm within a short window, is a wick.
 How, vectorized: each venue keeps a short price history (trades' prices, quotes' mids) sorted
 by (group, ts_recv); "venue u's price of group g at time t" is one `searchsorted`. For a batch of
 records of venue v: median over the other venues at t; if the record deviates (a suspect), it is
-confirmed when any other venue's price came within the threshold of it during
-[t - window, t + window] (a real move that venue led, or a laggard deviating); else it is a wick. Times are ts_recv (one local clock for every venue).
+confirmed when any other venue's prices during [t - window, t + window] (its standing price at
+t - window included) ranged to within the threshold of it (a real move that venue led, or a
+laggard deviating); else it is a wick. All vectorized (searchsorted + reduceat). Times are ts_recv (one local clock for every venue).
 The caller only resolves records once every other venue's data up to t + window is in.
 With only two venues the "median" of the other is that venue; with three or more it is robust
 to one bad venue.
@@ -21,6 +22,8 @@ from shm.record import Kind
 
 _TS_BITS = 44
 _MAX_UNMERGED = 200_000     # rows of a venue's history waiting to be merged, at most
+_FORGET_NS = 60_000_000_000        # a carried-forward price older than this is dropped
+_REBASE_NS = 3_600_000_000_000     # re-base the keys when their base is this old (44 bits = 4.9 h)
 
 
 class _History:
@@ -40,40 +43,65 @@ class _History:
 
     def rebuild(self, horizon: int) -> None:
         """Merge new chunks, drop what is older than `horizon` but keep each group's last
-        price before it (carried forward)."""
+        price before it (carried forward). The history is already sorted and the new rows are
+        few: sort those, then a stable sort of the two runs is a linear merge (timsort)."""
         if not self.chunks:
             return
-        g = np.concatenate([self.g] + [c[0] for c in self.chunks])
-        ts = np.concatenate([self.ts] + [c[1] for c in self.chunks])
-        p = np.concatenate([self.price] + [c[2] for c in self.chunks])
+        ng = np.concatenate([c[0] for c in self.chunks])
+        nts = np.concatenate([c[1] for c in self.chunks])
+        npx = np.concatenate([c[2] for c in self.chunks])
         self.chunks = []
-        order = np.lexsort((ts, g))
-        g, ts, p = g[order], ts[order], p[order]
+        base = min(int(nts.min()), int(self.ts.min())) if len(self.ts) else int(nts.min())
+        top = (1 << _TS_BITS) - 1
+        nkeys = (ng << _TS_BITS) | np.clip(nts - base, 0, top)
+        o = np.argsort(nkeys, kind="stable")
+        keys = self.keys if base == self.base else (self.g << _TS_BITS) | np.clip(self.ts - base, 0, top)
+        keys = np.concatenate([keys, nkeys[o]])
+        order = np.argsort(keys, kind="stable")
+        g = np.concatenate([self.g, ng[o]])[order]
+        ts = np.concatenate([self.ts, nts[o]])[order]
+        p = np.concatenate([self.price, npx[o]])[order]
+        keys = keys[order]
         old = ts < horizon
         if old.any():
             nxt_same_old = np.zeros(len(g), bool)
             nxt_same_old[:-1] = (g[1:] == g[:-1]) & old[1:]
-            keep = ~old | ~nxt_same_old          # the newest old row of each group stays
-            g, ts, p = g[keep], ts[keep], p[keep]
-        self.g, self.ts, self.price = g, ts, p
-        self.base = int(ts.min()) if len(ts) else 0
-        span = np.clip(ts - self.base, 0, (1 << _TS_BITS) - 1)
-        self.keys = (g << _TS_BITS) | span
+            keep = ~old | ~nxt_same_old          # the newest old row of each group stays...
+            keep &= ts >= horizon - _FORGET_NS   # ...unless nobody could still use it
+            g, ts, p, keys = g[keep], ts[keep], p[keep], keys[keep]
+        if len(ts) and int(ts.min()) - base > _REBASE_NS:
+            base = int(ts.min())                 # keep ts - base far from the key's 44 bits
+            keys = (g << _TS_BITS) | np.clip(ts - base, 0, top)
+        self.g, self.ts, self.price, self.keys, self.base = g, ts, p, keys, base
 
-    def near(self, g: int, t0: int, t1: int, price: float, tol: float) -> bool:
-        """Did this venue's price of group g come within tol of price during [t0, t1]
-        (its price standing at t0 included)?"""
-        if not len(self.keys):
-            return False
-        lo_rel, hi_rel = t0 - self.base, t1 - self.base
-        if hi_rel < 0:
-            return False
+    def near(self, g: np.ndarray, t0: np.ndarray, t1: np.ndarray, price: np.ndarray,
+             tol: np.ndarray) -> np.ndarray:
+        """For each query: did this venue's price of group g span to within tol of price during
+        [t0, t1] (its price standing at t0 included)? I.e. price in [min - tol, max + tol] of
+        its prices in the window; vectorized with reduceat over (lo, hi) index pairs."""
+        out = np.zeros(len(g), bool)
+        if not len(self.keys) or not len(g):
+            return out
         top = (1 << _TS_BITS) - 1
-        lo = int(np.searchsorted(self.keys, (g << _TS_BITS) | min(max(lo_rel, 0), top), side="right")) - 1
-        hi = int(np.searchsorted(self.keys, (g << _TS_BITS) | min(hi_rel, top), side="right"))
-        lo = max(lo, 0)
-        sel = self.g[lo:hi] == g
-        return bool(np.any(np.abs(self.price[lo:hi][sel] - price) <= tol))
+        q0 = (g << _TS_BITS) | np.clip(t0 - self.base, 0, top)
+        q1 = (g << _TS_BITS) | np.clip(t1 - self.base, 0, top)
+        lo = np.searchsorted(self.keys, q0, side="right") - 1       # the price standing at t0
+        lo = np.where((lo >= 0) & (self.g[np.maximum(lo, 0)] == g), lo, lo + 1)
+        hi = np.searchsorted(self.keys, q1, side="right")
+        ok = (hi > lo) & (t1 - self.base >= 0)
+        if not ok.any():
+            return out
+        qi = np.flatnonzero(ok)
+        order = np.argsort(lo[qi], kind="stable")                  # keeps the gaps between pairs short
+        qi = qi[order]
+        idx = np.empty(2 * len(qi), np.int64)
+        idx[0::2] = lo[qi]
+        idx[1::2] = hi[qi]
+        ext = np.append(self.price, 0.0)                            # hi may equal len(price)
+        mn = np.minimum.reduceat(ext, idx)[0::2]
+        mx = np.maximum.reduceat(ext, idx)[0::2]
+        out[qi] = (price[qi] >= mn - tol[qi]) & (price[qi] <= mx + tol[qi])
+        return out
 
     def at(self, g: np.ndarray, t: np.ndarray, max_age: int) -> np.ndarray:
         """Price of group g at time t (last observation <= t, not older than max_age), NaN if none."""
@@ -88,6 +116,19 @@ class _History:
         ok &= (k >= 0) & (self.g[kk] == g) & (t - self.ts[kk] <= max_age)
         out[ok] = self.price[kk[ok]]
         return out
+
+
+def _median_rows(a: np.ndarray) -> np.ndarray:
+    """Median over axis 0 ignoring NaN (NaN where a column has none); a few rows, many
+    columns: a sort along the short axis beats np.nanmedian by far."""
+    srt = np.sort(a, axis=0)                        # NaN sorts last
+    cnt = np.count_nonzero(~np.isnan(a), axis=0)
+    lo = np.maximum(cnt - 1, 0) // 2
+    hi = cnt // 2
+    hi = np.where(cnt > 0, hi, 0)
+    cols = np.arange(a.shape[1])
+    med = (srt[lo, cols] + srt[np.minimum(hi, a.shape[0] - 1), cols]) * 0.5
+    return np.where(cnt > 0, med, np.nan)
 
 
 def prices(records: np.ndarray, group_of: np.ndarray):
@@ -136,30 +177,50 @@ class WickDetector:
         idx, g, ts, p = prices(records, group_of)
         if not len(idx):
             return out
+        # queries in (group, time) order: every searchsorted below then walks its keys forward
+        span = np.clip(ts - int(ts.min()), 0, (1 << _TS_BITS) - 1)
+        order = np.argsort((g << _TS_BITS) | span)
+        idx, g, ts, p = idx[order], g[order], ts[order], p[order]
         horizon = int(ts.min()) - self.keep
         for u in others:
             if u in self._dirty:
                 self.hist[u].rebuild(horizon)
                 self._dirty.discard(u)
         self.checked += len(idx)
+        # a run of the same price on one group is judged once, at its first record (within one
+        # batch, a repeated price is the same print or quote level)
+        head = np.ones(len(g), bool)
+        head[1:] = (g[1:] != g[:-1]) | (p[1:] != p[:-1])
+        run = np.cumsum(head) - 1
+        heads = np.flatnonzero(head)
+        wick_heads = self._judge(others, g[heads], ts[heads], p[heads])
+        out[idx[wick_heads[run]]] = True
+        self.flagged += int(np.count_nonzero(wick_heads[run]))
+        return out
+
+    def _judge(self, others: list[str], g, ts, p) -> np.ndarray:
+        """Wick verdict for each (group, time, price) query, sorted by (group, time)."""
+        out = np.zeros(len(g), bool)
         thr = self.threshold
+        med = _median_rows(np.vstack([self.hist[u].at(g, ts, self.max_age) for u in others]))
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)       # all-NaN columns: no reference
-            med = np.nanmedian(np.vstack([self.hist[u].at(g, ts, self.max_age) for u in others]), axis=0)
-            suspect = np.abs(p - med) > thr * med                 # NaN compares False
-            if not suspect.any():
-                return out
-            s = np.flatnonzero(suspect)
-        # confirmed: some other venue traded/quoted within the threshold of this price within
-        # the window around it (it led a real move, or it was the laggards that deviated).
-        # Suspects are rare, so a loop over them is fine.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            suspect = np.abs(p - med) > thr * med                 # NaN (no reference) compares False
+        if not suspect.any():
+            return out
+        s = np.flatnonzero(suspect)
+        # confirmed: some other venue's price reached within the threshold of this price in
+        # the window around it (it led a real move, or it was the laggards that deviated)
         w = self.window
-        confirmed = np.array([any(self.hist[u].near(int(g[j]), int(ts[j]) - w, int(ts[j]) + w,
-                                                   float(p[j]), thr * float(p[j])) for u in others)
-                              for j in s], bool)
-        wick = s[~confirmed]
-        out[idx[wick]] = True
-        self.flagged += len(wick)
+        gs, ts_s, ps = g[s], ts[s], p[s]
+        confirmed = np.zeros(len(s), bool)
+        for u in others:
+            todo = np.flatnonzero(~confirmed)
+            if not len(todo):
+                break
+            confirmed[todo] = self.hist[u].near(gs[todo], ts_s[todo] - w, ts_s[todo] + w, ps[todo],
+                                                thr * ps[todo])
+        out[s[~confirmed]] = True
         return out
 
     def trim(self, now_ns: int) -> None:

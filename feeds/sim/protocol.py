@@ -33,6 +33,11 @@ PROTOCOLS: dict[str, str] = {
     "binance_usdm": "feeds.sim.binance_usdm:BinanceUsdm",
     "bybit": "feeds.sim.bybit:Bybit",
     "okx": "feeds.sim.okx:Okx",
+    "coinbase": "feeds.sim.coinbase:Coinbase",
+    "kraken": "feeds.sim.kraken:Kraken",
+    "bitget": "feeds.sim.bitget:Bitget",
+    "gateio": "feeds.sim.gateio:Gateio",
+    "kucoin": "feeds.sim.kucoin:Kucoin",
 }
 
 

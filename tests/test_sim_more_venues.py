@@ -317,3 +317,41 @@ def test_rest_endpoints_feed_the_declared_parsers(sim):
     # the Kraken instrument list gives the checksum precisions
     from feeds import kraken
     assert kraken.PRECISION["BTC/USDT"] == (2, 5)
+
+
+def test_notice_malformed_and_token_faults(sim):
+    """Kraken's maintenance status is a shutdown notice; a malformed frame is a DecodeError (the
+    worker counts and skips it); venues without a documented notice refuse the fault; KuCoin
+    refuses a websocket without an issued token."""
+    from feeds.decoder import DecodeError
+    from feeds.sim import SimError
+
+    async def go():
+        f = Feed(sim, "kraken", sim.symbols("kraken")[:1])
+        await f.open()
+        await wait_for(lambda: (f.pump() or True) and f.kinds.get(Kind.BOOK, 0) > 0, what="kraken book")
+        sim.fault("kraken", "notice")
+        sim.fault("kraken", "malformed", symbol=f.symbols[0])
+        errors, notices = [], []
+
+        def seen():
+            for raw in f.rec.frames[f.done:]:
+                f.done += 1
+                f.dec.notices.clear()
+                try:
+                    f.dec.decode(raw)
+                except DecodeError as e:
+                    errors.append(e)
+                notices.extend(f.dec.notices)
+            return errors and notices
+        await wait_for(seen, what="notice and malformed frame")
+        f.t.disconnect()
+        with pytest.raises(Exception):
+            await ws_connect(Rec, sim.url("kucoin") + "/?token=forged&connectId=x")
+        return errors, notices
+
+    errors, notices = asyncio.run(go())
+    assert notices == ["shutdown"] and "kraken" in str(errors[0])
+    for name in ("coinbase", "bitget", "gateio", "kucoin"):
+        with pytest.raises(SimError, match="documents no forced-disconnect notice"):
+            sim.fault(name, "notice")

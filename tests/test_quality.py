@@ -250,3 +250,27 @@ def test_wick_history_over_hours():
         fine = trades(1, t + S, t + S + MS, lambda x: 100.0 + hour)
         assert w.check("a", fine, group_of).tolist() == [False], hour
     assert len(w.hist["b"].ts) < 40                     # old hours forgotten
+
+
+def test_late_trades_reach_the_grade(shm_names, tmp_path):
+    """A trade that arrives after its candle closed is counted for its instrument."""
+    reg_name = shm_names("reg")
+    reg = Registry.create(reg_name, 16)
+    inst = reg.add("solo", "BTCUSDT", "BTC-USDT", "spot", 0.01, 0.001)
+    ring = Ring.create(shm_names("ring"), 1 << 10)
+    w = ring.writer(announce=False)
+    rec = trades(inst, T0, T0 + 2 * S, lambda t: 100.0)
+    rec["ts_event"][-1] = T0 + 100 * MS                      # received at ~2 s: its 1s candle closed
+    w.publish(rec)
+    comp = Compactor({"rings": {"solo": ring.name}, "root": str(tmp_path / "pq"), "registry": reg_name,
+                      "timeframes": ["1s"], "backfill": False}, clock=Clock(T0 + 2500 * MS))
+    try:
+        while comp.step():
+            pass
+        row = comp.grades()[0]
+        assert row["late_trades"] == 1 and row["grade"] == "good" and "late trades 1" in row["reasons"]
+        assert comp.streams[0].forge.late_trades == [1]
+    finally:
+        comp.close()
+        ring.close()
+        reg.close()

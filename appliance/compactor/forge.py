@@ -255,6 +255,7 @@ class Forge:
         self.clock = 0
         self.state = [_empty_parts() for _ in tfs]
         self.late_trades = [0] * len(tfs)
+        self.late_instruments: list[np.ndarray] = []    # drained by the compactor's quality
         self.trades_in = 0
 
     # -- feeding -----------------------------------------------------------------------------
@@ -327,6 +328,8 @@ class Forge:
                 late[k] = lk if lk.any() else None
             if late[k] is not None:
                 self.late_trades[k] += int(np.count_nonzero(lk))
+                if k == 0:                      # per instrument, finest timeframe (quality)
+                    self.late_instruments.append(inst_s[lk])
             if k == r:
                 if late[k] is None:
                     main[k] = aggregate_trades(*cols, tf)

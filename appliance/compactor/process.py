@@ -216,6 +216,10 @@ class VenueStream:
             self.quality.count_many("wicks", recs["instrument"][wick])
         closed = self.forge.update(recs)
         closed_clean = self.clean.update(recs, ~wick)
+        if self.forge.late_instruments:
+            self.quality.count_many("late_trades", np.concatenate(self.forge.late_instruments))
+            self.forge.late_instruments = []
+        self.clean.late_instruments = []
         for cc in (closed, closed_clean):
             if len(cc):
                 self.candles.append(cc)

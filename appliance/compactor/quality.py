@@ -10,7 +10,8 @@ CROSSED flag or STATUS CROSSED) and wicks (cross-venue check, wick.py).
 Grades, worst reason wins:
   limited   stale (no data for longer than stale_ns), or never any data
   degraded  wicks, gaps, crossed books, lost records, skew p99 > 2 s, more than 3 resyncs
-  good      resyncs, reconnects, out-of-order events, skew p99 > 500 ms
+  good      resyncs, reconnects, out-of-order events, late trades (arrived after their
+            candle closed: watermark too short for this venue's latency), skew p99 > 500 ms
   excellent nothing to report
 """
 from __future__ import annotations
@@ -21,7 +22,8 @@ from shm.record import Flag, Kind, Status
 
 from .schema import GRADES
 
-_COUNTERS = ("msgs", "gaps", "resyncs", "reconnects", "out_of_order", "crossed", "wicks", "lost")
+_COUNTERS = ("msgs", "gaps", "resyncs", "reconnects", "out_of_order", "crossed", "wicks", "lost",
+             "late_trades")
 _SKEW_SAMPLE = 512         # skew samples kept per batch (random subset)
 _SKEW_KEEP = 4096          # per window, all instruments together (most recent kept)
 
@@ -207,7 +209,8 @@ class VenueQuality:
                                        ("crossed", DEGRADED, "crossed books"),
                                        ("lost", DEGRADED, "records lost"),
                                        ("reconnects", GOOD, "reconnects"),
-                                       ("out_of_order", GOOD, "out-of-order events")):
+                                       ("out_of_order", GOOD, "out-of-order events"),
+                                       ("late_trades", GOOD, "late trades")):
                 if n[what]:
                     reasons.append((level, f"{label} {n[what]}"))
             if n["resyncs"]:

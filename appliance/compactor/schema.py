@@ -105,7 +105,7 @@ CANDLE_COLUMNS = ("ts", "timeframe", "clean", "instrument", "open", "high", "low
                   "volume", "buy_volume", "vwap", "trades", "first_id", "last_id", "ts_recv")
 QUALITY_COLUMNS = ("ts_recv", "instrument", "grade", "reasons", "msg_rate", "staleness_ns",
                    "skew_p50_ns", "skew_p99_ns", "gaps", "resyncs", "reconnects", "out_of_order",
-                   "crossed", "wicks", "lost")
+                   "crossed", "wicks", "lost", "late_trades")
 
 _ARROW = {"u8": pa.uint64(), "i8": pa.int64(), "u4": pa.uint32(), "u2": pa.uint16(),
           "u1": pa.uint8(), "f8": pa.float64()}

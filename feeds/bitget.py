@@ -14,8 +14,9 @@ Book rule "bitget": BookEvent(first=last=data.seq, prev=data.pseq when the venue
 checksummed). The book keeper merges the levels, then calls
 extra["book_checksum"](bids, asks, instrument) on its top 25 levels (book_depth = 25) and
 compares. Bitget checksums its ORIGINAL price/size strings ("0.0500" is not "0.05"), so:
-- `last_levels[instrument]` = (bids, asks), the raw [[price_str, size_str], ...] lists of that
-  instrument's last book message, in the same order as its BOOK records;
+- `last_levels[instrument]` = the raw data entry of that instrument's last book message (its
+  "bids"/"asks" are the [[price_str, size_str], ...] lists as sent, in the order of its BOOK
+  records; stored as parsed, no copy);
 - the decoder also keeps, per instrument, price -> raw level of every live `books` level
   (LEVEL_STRINGS; replaced on a snapshot, size "0" removes), which book_checksum uses to turn
   the keeper's float levels back into the venue's strings.
@@ -58,7 +59,7 @@ class BitgetDecoder(Decoder):
 
     def __init__(self, instruments=None, market=None):
         super().__init__(instruments, market)
-        self.last_levels: dict[int, tuple[list, list]] = {}   # instrument -> (bids, asks) raw
+        self.last_levels: dict[int, dict] = {}   # instrument -> raw data entry of its last book msg
 
     def feed(self, frame: bytes, ts_recv: int) -> None:
         if frame == b"pong":
@@ -145,7 +146,7 @@ class BitgetDecoder(Decoder):
                 for lv in asks:
                     add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv[0]), float(lv[1]), seq)
             cs = d.get("checksum")
-            self.last_levels[inst] = (bids, asks)
+            self.last_levels[inst] = d
             self.book_events.append(BookEvent(inst, start, out.n, snap, seq, seq,
                                               int(d.get("pseq", -1)),
                                               None if (snap or cs is None) else int(cs)))

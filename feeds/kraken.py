@@ -19,8 +19,8 @@ wire drops trailing zeros (0.566 for 0.5660), so the text as sent is NOT what Kr
 pair_decimals/lot_decimals per symbol (PRECISION, also returned as `price_decimals` /
 `qty_decimals`); without it the decoder infers them from each snapshot (the most decimals seen,
 never decreasing), and keeps the precision of every instrument for book_checksum.
-`last_levels[instrument]` = (bids, asks): the raw level dicts ({"price", "qty"}) of the
-instrument's last book message, in wire order. Mismatch => resync (a fresh snapshot:
+`last_levels[instrument]` = the raw data entry of the instrument's last book message (its
+"bids"/"asks" hold the level dicts {"price", "qty"} in wire order; stored as parsed, no copy). Mismatch => resync (a fresh snapshot:
 extra["resync_messages"](symbol) or a connection rotation).
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ class KrakenDecoder(Decoder):
 
     def __init__(self, instruments=None, market=None):
         super().__init__(instruments, market)
-        self.last_levels: dict[int, tuple[list, list]] = {}   # instrument -> (bids, asks) raw
+        self.last_levels: dict[int, dict] = {}   # instrument -> raw data entry of its last book msg
 
     def feed(self, frame: bytes, ts_recv: int) -> None:
         out = self.out
@@ -139,7 +139,7 @@ class KrakenDecoder(Decoder):
                 add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv["price"]), float(lv["qty"]), 0)
             if snap or inst not in _INST_PRECISION:
                 _learn_precision(inst, sym, bids, asks)
-            self.last_levels[inst] = (bids, asks)
+            self.last_levels[inst] = d
             self.book_events.append(BookEvent(inst, start, out.n, snap, -1, -1, -1,
                                               int(d["checksum"])))
 

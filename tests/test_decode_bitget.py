@@ -94,7 +94,8 @@ def test_books_snapshot_then_update_with_checksum():
     (ev,) = dec.book_events
     # snapshots are not checksummed; the raw strings are exposed exactly as sent ("3368")
     assert (ev.snapshot, ev.first, ev.last, ev.checksum) == (True, 100, 100, None)
-    assert dec.last_levels[ev.instrument] == (bids, asks)
+    raw = dec.last_levels[ev.instrument]
+    assert (raw["bids"], raw["asks"]) == (bids, asks)
 
     r = dec.decode(_books("update", [["3366.1", "0"]], [], 101, -12345, pseq=100))
     assert len(r) == 1 and r[0]["size"] == 0.0 and not r[0]["flags"] & Flag.SNAPSHOT

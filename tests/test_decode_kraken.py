@@ -54,7 +54,8 @@ def test_book_snapshot(msgs):
     assert ev.checksum == 2439117997
     assert dec.symbol(ev.instrument) == "MATIC/USD"
     # the exposed raw levels reproduce the venue's checksum with the pair's precision (4 / 8)
-    lb, la = dec.last_levels[ev.instrument]
+    raw = dec.last_levels[ev.instrument]
+    lb, la = raw["bids"], raw["asks"]
     asks_l = sorted((lv["price"], lv["qty"]) for lv in la)
     bids_l = sorted(((lv["price"], lv["qty"]) for lv in lb), reverse=True)
     assert kraken_checksum(asks_l, bids_l, 4, 8) == ev.checksum

@@ -85,9 +85,9 @@ def test_wick_flagged_clean_candles_and_grades(three_venues):
         assert grades["va"]["grade"] == "degraded" and "wicks 1" in grades["va"]["reasons"]
         assert grades["vb"]["grade"] == "excellent", grades["vb"]     # its lead was confirmed
         assert grades["vc"]["grade"] == "excellent"
-        # vc stalls: the others keep trading
-        writers["va"].publish(trades(ids["va"], T0 + 2 * S, T0 + 4 * S, path(0), first_id=1000))
-        writers["vb"].publish(trades(ids["vb"], T0 + 2 * S, T0 + 4 * S, path(0), first_id=1000))
+        # vc stalls: the others keep trading (received after the compactor's "now" of 2.5 s)
+        writers["va"].publish(trades(ids["va"], T0 + 2600 * MS, T0 + 4 * S, path(0), first_id=1000))
+        writers["vb"].publish(trades(ids["vb"], T0 + 2600 * MS, T0 + 4 * S, path(0), first_id=1000))
         clock.t = T0 + 4500 * MS
         for _ in range(4):
             comp.step()

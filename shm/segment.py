@@ -127,7 +127,8 @@ class Segment:
         except FileNotFoundError:
             live = list_segments(magic)
             listing = ", ".join(live) if live else "none"
-            raise not_found(f"no {kind} named {name!r}; live {kind}s: {listing}") from None
+            plural = "registries" if kind == "registry" else f"{kind}s"
+            raise not_found(f"no {kind} named {name!r}; live {plural}: {listing}") from None
         except PermissionError:
             raise SegmentNotFound(f"no permission to open {path}; is this user in the tickring group?") from None
         size = os.fstat(fd).st_size

@@ -21,9 +21,10 @@ from .protocol import Session, VenueProtocol, fanout
 
 TF = (b"false", b"true")
 
-TRADE = b'{"e":"trade","E":%d,"s":"%s","t":%d,"p":"%s","q":"%s","T":%d,"m":%s,"M":true}'
-AGG = b'{"e":"aggTrade","E":%d,"s":"%s","a":%d,"p":"%s","q":"%s","f":%d,"l":%d,"T":%d,"m":%s,"M":true}'
-DEPTH = b'{"e":"depthUpdate","E":%d,"s":"%s","U":%d,"u":%d,"b":[%s],"a":[%s]}'
+# E (and T: trades print at the batch time) come pre-rendered as bytes (VenueProtocol.ts_b)
+TRADE = b'{"e":"trade","E":%s,"s":"%s","t":%d,"p":"%s","q":"%s","T":%s,"m":%s,"M":true}'
+AGG = b'{"e":"aggTrade","E":%s,"s":"%s","a":%d,"p":"%s","q":"%s","f":%d,"l":%d,"T":%s,"m":%s,"M":true}'
+DEPTH = b'{"e":"depthUpdate","E":%s,"s":"%s","U":%d,"u":%d,"b":[%s],"a":[%s]}'
 TICKER = b'{"u":%d,"s":"%s","b":"%s","B":"%s","a":"%s","A":"%s"}'
 
 
@@ -141,11 +142,13 @@ class Binance(VenueProtocol):
         tid, px, sz, bm, ts, _ = t
         lst = subs.get("trade")
         if lst:
-            data = TRADE % (ts_ms, book.native_b, tid, px, sz, ts, TF[bm])
+            tsb = self.ts_b
+            data = TRADE % (tsb, book.native_b, tid, px, sz, tsb, TF[bm])
             fanout(lst, data)
         lst = subs.get("aggTrade")
         if lst:
-            data = AGG % (ts_ms, book.native_b, tid + book.agg_offset, px, sz, tid, tid, ts, TF[bm])
+            tsb = self.ts_b
+            data = AGG % (tsb, book.native_b, tid + book.agg_offset, px, sz, tid, tid, tsb, TF[bm])
             fanout(lst, data)
 
     def on_book(self, book, ev, ts_ms: int) -> None:
@@ -153,7 +156,7 @@ class Binance(VenueProtocol):
         first, last, prev, bch, ach, top = ev
         lst = subs.get("depth")
         if lst:
-            data = DEPTH % (ts_ms, book.native_b, first, last, bch, ach)
+            data = DEPTH % (self.ts_b, book.native_b, first, last, bch, ach)
             fanout(lst, data)
         if top:
             lst = subs.get("bookTicker")

@@ -15,9 +15,9 @@ from __future__ import annotations
 from .binance import TF, Binance
 from .protocol import fanout
 
-AGG = b'{"e":"aggTrade","E":%d,"s":"%s","a":%d,"p":"%s","q":"%s","nq":"%s","f":%d,"l":%d,"T":%d,"m":%s}'
-DEPTH = b'{"e":"depthUpdate","E":%d,"T":%d,"s":"%s","U":%d,"u":%d,"pu":%d,"b":[%s],"a":[%s]}'
-TICKER = b'{"e":"bookTicker","u":%d,"E":%d,"T":%d,"s":"%s","b":"%s","B":"%s","a":"%s","A":"%s"}'
+AGG = b'{"e":"aggTrade","E":%s,"s":"%s","a":%d,"p":"%s","q":"%s","nq":"%s","f":%d,"l":%d,"T":%s,"m":%s}'
+DEPTH = b'{"e":"depthUpdate","E":%s,"T":%s,"s":"%s","U":%d,"u":%d,"pu":%d,"b":[%s],"a":[%s]}'
+TICKER = b'{"e":"bookTicker","u":%d,"E":%s,"T":%s,"s":"%s","b":"%s","B":"%s","a":"%s","A":"%s"}'
 MARK = b'{"e":"markPriceUpdate","E":%d,"s":"%s","p":"%s","i":"%s","P":"%s","r":"%s","T":%d}'
 LIQ = (b'{"e":"forceOrder","E":%d,"o":{"s":"%s","S":"%s","o":"LIMIT","f":"IOC","q":"%s","p":"%s",'
        b'"ap":"%s","X":"FILLED","l":"%s","z":"%s","T":%d}}')
@@ -55,7 +55,8 @@ class BinanceUsdm(Binance):
         lst = book.subs.get("aggTrade")
         if lst:
             tid, px, sz, bm, ts, _ = t
-            data = AGG % (ts_ms, book.native_b, tid + book.agg_offset, px, sz, sz, tid, tid, ts, TF[bm])
+            tsb = self.ts_b
+            data = AGG % (tsb, book.native_b, tid + book.agg_offset, px, sz, sz, tid, tid, tsb, TF[bm])
             fanout(lst, data)
 
     def on_book(self, book, ev, ts_ms: int) -> None:
@@ -63,12 +64,13 @@ class BinanceUsdm(Binance):
         first, last, prev, bch, ach, top = ev
         lst = subs.get("depth")
         if lst:
-            data = DEPTH % (ts_ms, ts_ms, book.native_b, first, last, prev, bch, ach)
+            tsb = self.ts_b
+            data = DEPTH % (tsb, tsb, book.native_b, first, last, prev, bch, ach)
             fanout(lst, data)
         if top:
             lst = subs.get("bookTicker")
             if lst:
-                data = TICKER % (last, ts_ms, ts_ms, book.native_b, book.px(book.bid), book.bids[book.bid],
+                data = TICKER % (last, self.ts_b, self.ts_b, book.native_b, book.px(book.bid), book.bids[book.bid],
                                  book.px(book.ask), book.asks[book.ask])
                 fanout(lst, data)
 

@@ -25,7 +25,7 @@ PATHS = {"/v5/public/spot": "spot", "/v5/public/linear": "perp"}
 CATEGORY = {"spot": "spot", "perp": "linear"}
 SIDE = (b"Buy", b"Sell")     # index: buyer_is_maker -> aggressor Sell
 
-TRADE = (b'{"topic":"publicTrade.%s","type":"snapshot","ts":%d,"data":[{"T":%d,"s":"%s","S":"%s","v":"%s",'
+TRADE = (b'{"topic":"publicTrade.%s","type":"snapshot","ts":%s,"data":[{"T":%s,"s":"%s","S":"%s","v":"%s",'
          b'"p":"%s","L":"%s","i":"%d","BT":false,"seq":%d}]}')
 # spot puts "ts" before "type" (documented field-order quirk); linear after
 BOOK_SPOT = b'{"topic":"orderbook.%d.%s","ts":%d,"type":"%s","data":{"s":"%s","b":[%s],"a":[%s],"u":%d,"seq":%d},"cts":%d}'
@@ -187,7 +187,7 @@ class Bybit(VenueProtocol):
         lst = book.subs.get("publicTrade")
         if lst:
             tid, px, sz, bm, ts, _ = t
-            data = TRADE % (book.native_b, ts_ms, ts, book.native_b, SIDE[bm], sz, px,
+            data = TRADE % (book.native_b, self.ts_b, self.ts_b, book.native_b, SIDE[bm], sz, px,
                             b"MinusTick" if bm else b"PlusTick", tid, book.uid)
             fanout(lst, data)
 

@@ -47,9 +47,12 @@ class Engine:
                 self.books[(market, native)] = b
                 self.book_list.append(b)
         weights = [b.inst.weight for b in self.book_list]
-        # pre-drawn (book index << 1 | is_trade): one table lookup per event on the hot path
-        self.picks = [(i << 1) | (self.rng.random() < trade_share)
+        # pre-drawn (book index << 3 | 2 random bits << 1 | is_trade): one table lookup per event
+        lo, hi = self.proto.ids_per_update
+        self.picks = [(i << 3) | (self.rng.randrange(4) << 1) | (self.rng.random() < trade_share)
                       for i in self.rng.choices(range(len(self.book_list)), weights=weights, k=PICKS)]
+        # update ids a book message consumes, indexed by those 2 random bits
+        self.ids_table = [lo + (x % (hi - lo + 1)) for x in range(4)]
         self.pick_i = 0
         self.rate = float(rate)
         # --ping-interval overrides only venues whose rule has server pings; the pong timeout
@@ -108,9 +111,9 @@ class Engine:
         rnd = self.rng.random
         on_trade = self.proto.on_trade
         on_book = self.proto.on_book
-        lo, hi = self.proto.ids_per_update
-        span = hi - lo + 1
+        ids_table = self.ids_table
         render = self.proto.rendered_levels
+        self.proto.ts_b = b"%d" % ts_ms
         burst_book = self.burst_book
         for _ in range(n):
             p = picks[k & (PICKS - 1)]
@@ -118,7 +121,7 @@ class Engine:
             if burst_book is not None and rnd() < 0.3:
                 b = burst_book
             else:
-                b = books[p >> 1]
+                b = books[p >> 3]
             if p & 1:
                 t = b.trade(ts_ms)
                 if b.subs:
@@ -126,7 +129,7 @@ class Engine:
             else:
                 if ts_ms - b.ref_ts >= 100:
                     b.refresh_target(ts_ms)
-                ev = b.update(lo + int(rnd() * span) if span > 1 else lo, b is burst_book, render)
+                ev = b.update(ids_table[(p >> 1) & 3], b is burst_book, render)
                 if b.gap:                      # fault: this update is applied but never sent
                     b.gap -= 1
                     continue
@@ -150,7 +153,7 @@ class Engine:
                 self.burst_book.trend = 0
                 self.burst_book = None
         elif self.rng.random() < 0.002:
-            b = self.book_list[self.picks[self.rng.randrange(PICKS)] >> 1]
+            b = self.book_list[self.picks[self.rng.randrange(PICKS)] >> 3]
             b.trend = 1 if self.rng.random() < 0.5 else -1
             self.burst_book = b
             self.burst_end = now + self.rng.uniform(0.2, 1.5)

@@ -236,6 +236,36 @@ class Book:
         sizes = self.sizes
         i = self.size_i
         pc = self.pxcache
+        if render:                                    # the hot form: no lists, no joins
+            d = (((r >> 1) & 31) * ((r >> 6) & 31) * depth) >> 10
+            self.size_i = i = (i + 389) & 1023
+            s = sizes[i]
+            bb = ab = b""
+            if r & 2048:
+                t = bid - d
+                self.bids[t] = s
+                bb = b'["%s","%s"]' % (pc.get(t) or self.px(t), s)
+            else:
+                t = ask + d
+                self.asks[t] = s
+                ab = b'["%s","%s"]' % (pc.get(t) or self.px(t), s)
+            if r & 1:                                 # a second level (may repeat the first)
+                r >>= 12
+                d2 = (((r >> 1) & 31) * ((r >> 6) & 31) * depth) >> 10
+                self.size_i = i = (i + 389) & 1023
+                s = sizes[i]
+                if r & 2048:
+                    t = bid - d2
+                    self.bids[t] = s
+                    lv = b'["%s","%s"]' % (pc.get(t) or self.px(t), s)
+                    bb = bb + b"," + lv if bb else lv
+                else:
+                    t = ask + d2
+                    self.asks[t] = s
+                    lv = b'["%s","%s"]' % (pc.get(t) or self.px(t), s)
+                    ab = ab + b"," + lv if ab else lv
+                d *= d2
+            return first, last, prev, bb, ab, not d
         for _ in range(1 + (r & 1)):
             d = (((r >> 1) & 31) * ((r >> 6) & 31) * depth) >> 10
             i = (i + 389) & 1023
@@ -254,8 +284,6 @@ class Book:
                 top = True
             r >>= 12
         self.size_i = i
-        if render:
-            return first, last, prev, b",".join(bch), b",".join(ach), top
         return first, last, prev, bch, ach, top
 
     def _shift(self, step: int, render: bool) -> tuple:

@@ -25,8 +25,8 @@ from .protocol import Session, VenueProtocol, fanout
 SIDE = (b"buy", b"sell")      # index: buyer_is_maker -> aggressor sell
 
 TRADE = (b'{"arg":{"channel":"trades","instId":"%s"},"data":[{"instId":"%s","tradeId":"%d","px":"%s","sz":"%s",'
-         b'"side":"%s","ts":"%d","count":"1","source":"0","seqId":%d}]}')
-BOOKS = (b'{"arg":{"channel":"books","instId":"%s"},"action":"%s","data":[{"asks":[%s],"bids":[%s],"ts":"%d",'
+         b'"side":"%s","ts":"%s","count":"1","source":"0","seqId":%d}]}')
+BOOKS = (b'{"arg":{"channel":"books","instId":"%s"},"action":"%s","data":[{"asks":[%s],"bids":[%s],"ts":"%s",'
          b'"checksum":0,"prevSeqId":%d,"seqId":%d}]}')
 BBO = b'{"arg":{"channel":"bbo-tbt","instId":"%s"},"data":[{"asks":[%s],"bids":[%s],"ts":"%d","seqId":%d}]}'
 BOOKS5 = b'{"arg":{"channel":"books5","instId":"%s"},"data":[{"asks":[%s],"bids":[%s],"instId":"%s","ts":"%d","seqId":%d}]}'
@@ -120,7 +120,7 @@ class Okx(VenueProtocol):
             ts = self.now_ms()
             if ch == "books":
                 bids, asks = book.top_json(book.depth)
-                session.send(BOOKS % (book.native_b, b"snapshot", levels(asks), levels(bids), ts, -1, book.uid))
+                session.send(BOOKS % (book.native_b, b"snapshot", levels(asks), levels(bids), b"%d" % ts, -1, book.uid))
             elif ch == "tickers":
                 session.send(self.ticker(book, ts))
 
@@ -136,7 +136,7 @@ class Okx(VenueProtocol):
         lst = book.subs.get("trades")
         if lst:
             tid, px, sz, bm, ts, _ = t
-            data = TRADE % (book.native_b, book.native_b, tid, px, sz, SIDE[bm], ts, book.uid)
+            data = TRADE % (book.native_b, book.native_b, tid, px, sz, SIDE[bm], self.ts_b, book.uid)
             fanout(lst, data)
 
     def on_book(self, book, ev, ts_ms: int) -> None:
@@ -144,7 +144,7 @@ class Okx(VenueProtocol):
         first, last, prev, bch, ach, top = ev
         lst = subs.get("books")
         if lst:
-            data = BOOKS % (book.native_b, b"update", levels(ach), levels(bch), ts_ms, prev, last)
+            data = BOOKS % (book.native_b, b"update", levels(ach), levels(bch), self.ts_b, prev, last)
             fanout(lst, data)
         if top:
             lst = subs.get("bbo-tbt")

@@ -192,6 +192,8 @@ class VenueProtocol:
 
     def __init__(self, engine):
         self.engine = engine       # feeds.sim.engine.Engine: books, rng, clock, config
+        self.ts_b = b"0"           # the current batch's ts_ms as decimal bytes (set by the engine):
+                                   # formatting a 13-digit int per message is a measurable cost
 
     # --- naming --------------------------------------------------------------------------
     def native(self, inst, market: str) -> str:

@@ -126,10 +126,11 @@ def _msg(channel: str, payload: list) -> bytes:
 
 def subscribe(symbols: list[str], channels: list[str]) -> list[tuple[str, list[bytes]]]:
     """One connection: [("", [subscribe messages])]. trades/book_ticker take a list of pairs;
-    order_book_update takes one pair per request ([pair, "100ms"])."""
+    order_book_update takes one pair per request ([pair, "100ms"]). Book requests go first:
+    each book needs a REST seed after its first update, the longest warm-up."""
     per = LIMITS.symbols_per_subscribe
     msgs = []
-    for c in channels:
+    for c in sorted(channels, key=lambda c: c != "book"):
         name = CHANNEL_NAMES.get(c)
         if name is None:
             raise ValueError(f"gateio has no channel {c!r}")

@@ -140,10 +140,10 @@ def test_subscribe_shape_and_restamp():
     assert path == ""
     docs = [orjson.loads(m) for m in messages]
     assert [(d["channel"], d["payload"]) for d in docs] == [
-        ("spot.trades", ["BTC_USDT", "ETH_USDT"]),
-        ("spot.book_ticker", ["BTC_USDT", "ETH_USDT"]),
         ("spot.order_book_update", ["BTC_USDT", "100ms"]),
-        ("spot.order_book_update", ["ETH_USDT", "100ms"])]
+        ("spot.order_book_update", ["ETH_USDT", "100ms"]),
+        ("spot.trades", ["BTC_USDT", "ETH_USDT"]),
+        ("spot.book_ticker", ["BTC_USDT", "ETH_USDT"])]
     assert all(d["event"] == "subscribe" and abs(d["time"] - time.time()) < 60 for d in docs)
     old = orjson.dumps(dict(docs[0], time=1))
     fresh = orjson.loads(restamp(old))

@@ -8,9 +8,9 @@ disconnect  graceful=0|1                 every websocket of the venue is dropped
                                          close frame; graceful=1 sends close 1001 first)
 gap         symbol, count=1              the next `count` book updates of the symbol are applied
                                          to the book but never sent: the stream skips update ids
-malformed   symbol                       one frame that is not JSON (a truncated market message)
-                                         to every connection subscribed to the symbol (or to all
-                                         connections of the venue without a symbol)
+malformed   symbol[, market]             one frame that is not JSON (a truncated market message)
+                                         to every connection subscribed to the symbol (in any
+                                         market unless named; all connections without a symbol)
 stall       seconds=5                    no data and no server pings for that long (connections
                                          stay open), then generation resumes at the current rate
 notice      then_disconnect=0 (seconds)  the venue's forced-disconnect notice (Binance
@@ -53,7 +53,10 @@ def inject(engine, params: dict[str, str]) -> dict:
     elif kind == "malformed":
         b = engine.find(symbol, market)
         frame = engine.proto.malformed(b, now_ms)
-        targets = {e[0] for lst in b.subs.values() for e in lst} if symbol else set(sessions)
+        # every connection subscribed to that symbol, in any market unless one is named
+        books = [x for x in engine.book_list if x.native == b.native
+                 and (not market or x.market == market)]
+        targets = {e[0] for x in books for lst in x.subs.values() for e in lst} if symbol else set(sessions)
         for s in targets:
             s.send(frame)
         result.update(symbol=b.native, sent_to=len(targets))

@@ -428,7 +428,7 @@ class Supervisor:
             self._next_status = now + self.cfg.supervisor.status_interval_s
             self._status(now)
         interval = self.notifier.watchdog_interval()
-        if interval and now >= self._next_watchdog:
+        if interval and self.ready and now >= self._next_watchdog:   # start-up is TimeoutStartSec's job
             self._next_watchdog = now + interval
             self.notifier.watchdog()
 

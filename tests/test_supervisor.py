@@ -214,7 +214,7 @@ def test_sd_notify_ready_then_watchdog_then_stopping(shm_names, tmp_path):
         sock.close()
     kinds = [m.split("\n")[0].split("=")[0] for m in messages]
     ready = kinds.index("READY")
-    assert "WATCHDOG" in kinds[ready + 1:]                   # READY before the first WATCHDOG counted
+    assert "WATCHDOG" in kinds[ready + 1:] and "WATCHDOG" not in kinds[:ready]   # READY, then WATCHDOGs
     assert kinds[-1] == "STOPPING"
     assert "STATUS=" in messages[ready] and "rings" in messages[ready]
 

@@ -33,6 +33,7 @@ class Rec(WSListener):
 
     def __init__(self, auto_pong: bool = True):
         self.frames: list[bytes] = []
+        self.times: list[float] = []
         self.pings: list[bytes] = []
         self.auto_pong = auto_pong
         self.closed = False
@@ -44,6 +45,7 @@ class Rec(WSListener):
                 transport.send_pong(frame.get_payload_as_bytes())
         elif frame.msg_type in (WSMsgType.TEXT, WSMsgType.BINARY):
             self.frames.append(frame.get_payload_as_bytes())
+            self.times.append(time.monotonic())
 
     def on_ws_disconnected(self, transport):
         self.closed = True
@@ -381,41 +383,48 @@ def test_fault_gap_skips_book_ids_on_each_venue(sim):
         ty, y = await connect(sim.url("bybit") + "/v5/public/spot")
         ty.send(WSMsgType.TEXT, b'{"op":"subscribe","args":["orderbook.50.SOLUSDT"]}')
         await wait_for(lambda: len(b.frames) > 3 and len(o.frames) > 3 and len(y.frames) > 3, what="books")
-        for v, s in (("binance", "SOLUSDT"), ("okx", "SOL-USDT-SWAP"), ("bybit", "SOLUSDT")):
-            sim.fault(v, "gap", symbol=s, market="spot" if v == "bybit" else None)
-        n = (len(b.frames), len(o.frames), len(y.frames))
-        await wait_for(lambda: len(b.frames) > n[0] + 3 and len(o.frames) > n[1] + 3 and len(y.frames) > n[2] + 3,
+        res = {v: sim.fault(v, "gap", symbol=s, market="spot" if v == "bybit" else None)
+               for v, s in (("binance", "SOLUSDT"), ("okx", "SOL-USDT-SWAP"), ("bybit", "SOLUSDT"))}
+        # frames generated before the fault may still be in flight: wait for ids past it
+        await wait_for(lambda: any(m["U"] > res["binance"]["update_id"] + 1 for m in b.json())
+                       and any(m["data"][0]["seqId"] > res["okx"]["update_id"] + 1 for m in o.json() if "data" in m)
+                       and any(m["data"]["u"] > res["bybit"]["book_messages"] + 2 for m in y.json() if "data" in m),
                        what="books after the gap")
         for t in (tb, to, ty):
             t.disconnect()
         return b.json(), o.json(), y.json()
     bj, oj, yj = run(go())
-    assert sum(1 for x, y in zip(bj, bj[1:]) if y["U"] != x["u"] + 1) == 1
+    assert sum(1 for x, y in zip(bj, bj[1:]) if y["U"] != x["u"] + 1) == 1, [(d["U"], d["u"]) for d in bj]
     od = [m["data"][0] for m in oj if "data" in m]
-    assert sum(1 for x, y in zip(od, od[1:]) if y["prevSeqId"] != x["seqId"]) == 1
+    assert sum(1 for x, y in zip(od, od[1:]) if y["prevSeqId"] != x["seqId"]) == 1, \
+        [(d["prevSeqId"], d["seqId"]) for d in od]
     yd = [m["data"]["u"] for m in yj if "data" in m][1:]
-    assert sum(1 for x, y in zip(yd, yd[1:]) if y != x + 1) == 1
+    assert sum(1 for x, y in zip(yd, yd[1:]) if y != x + 1) == 1, yd
 
 
 def test_fault_malformed_frame_is_not_json_and_stream_continues(sim):
+    def bad(frames):
+        out = []
+        for f in frames:
+            try:
+                orjson.loads(f)
+            except orjson.JSONDecodeError:
+                out.append(f)
+        return out
+
     async def go():
         t, rec = await connect(sim.url("okx") + "/ws/v5/public")
         t.send(WSMsgType.TEXT, b'{"op":"subscribe","args":[{"channel":"trades","instId":"ETH-USDT"}]}')
         await wait_for(lambda: len(rec.frames) > 2, what="trades")
         res = sim.fault("okx", "malformed", symbol="ETH-USDT")
+        await wait_for(lambda: bad(rec.frames), what="the malformed frame")
         n = len(rec.frames)
         await wait_for(lambda: len(rec.frames) > n + 3, what="frames after the malformed one")
         t.disconnect()
         return rec.frames, res
     frames, res = run(go())
     assert res["sent_to"] == 1
-    bad = []
-    for f in frames:
-        try:
-            orjson.loads(f)
-        except orjson.JSONDecodeError:
-            bad.append(f)
-    assert len(bad) == 1 and b"ETH-USDT" in bad[0]
+    assert len(bad(frames)) == 1 and b"ETH-USDT" in bad(frames)[0]
 
 
 def test_fault_disconnect_and_notices(sim):
@@ -440,19 +449,21 @@ def test_fault_disconnect_and_notices(sim):
 
 
 def test_fault_stall_stops_data_then_resumes(sim):
+    """Judged by the sim's own message timestamps, so a starved client cannot blur the silence."""
+    def stamps(rec):
+        return [m["ts"] for m in rec.json() if "ts" in m]
+
     async def go():
         t, rec = await connect(sim.url("bybit") + "/v5/public/linear")
         t.send(WSMsgType.TEXT, b'{"op":"subscribe","args":["publicTrade.BTCUSDT","orderbook.50.BTCUSDT"]}')
         await wait_for(lambda: len(rec.frames) > 5, what="data")
+        t0 = int(time.time() * 1000)
         sim.fault("bybit", "stall", seconds=0.6)
-        t0 = time.monotonic()
-        await asyncio.sleep(0.05)            # frames already in flight when the stall began
-        n = len(rec.frames)
-        await wait_for(lambda: len(rec.frames) > n, timeout=5, what="data after the stall")
+        await wait_for(lambda: stamps(rec)[-1] > t0 + 700, timeout=5, what="data after the stall")
         t.disconnect()
-        return time.monotonic() - t0
-    waited = run(go())
-    assert waited >= 0.5
+        ts = [x for x in stamps(rec) if x >= t0 - 100]
+        return max(b - a for a, b in zip(ts, ts[1:]))
+    assert run(go()) >= 550
 
 
 def test_fault_wick_is_one_trade_far_off(sim):

@@ -49,7 +49,7 @@ def inject(engine, params: dict[str, str]) -> dict:
         if count < 1:
             raise ValueError("gap count must be >= 1")
         b.gap += count
-        result.update(symbol=b.native, market=b.market, update_id=b.uid)
+        result.update(symbol=b.native, market=b.market, update_id=b.uid, book_messages=b.nmsg)
     elif kind == "malformed":
         b = engine.find(symbol, market)
         frame = engine.proto.malformed(b, now_ms)

@@ -635,3 +635,13 @@ def test_scripted_fault_flag_fires_at_its_time():
                            what="the scripted notice")
             t.disconnect()
         run(go())
+
+
+def test_max_connection_age_drops_old_connections():
+    with running(["binance"], symbols=2, rate=200, args=["--max-connection-age", "0.5"]) as s:
+        async def go():
+            t0 = time.monotonic()
+            t, rec = await connect(s.url("binance") + "/ws/btcusdt@trade")
+            await wait_for(lambda: rec.closed, timeout=5, what="the aged connection to drop")
+            return time.monotonic() - t0
+        assert run(go()) >= 0.45

@@ -31,15 +31,18 @@ from tools.errors import friendly
               help="Share of events that are trades (the rest are book changes).")
 @click.option("--ping-interval", default=None, type=float,
               help="Override the venues' server ping interval in seconds (default: each venue's rule).")
+@click.option("--max-connection-age", "max_age", default=0.0, type=float,
+              help="Drop websocket connections older than this many seconds, as Binance does at "
+                   "24 h (0 = never).")
 @click.option("--fault", "fault_specs", multiple=True, metavar="SPEC",
               help="Scripted fault, e.g. 'at=5,venue=okx,kind=gap,symbol=BTC-USDT' (repeatable). "
                    "Kinds: disconnect, gap, malformed, stall, notice, wick, ping.")
 @friendly
 def command(venues, symbols, rate, flood, seed, tls, cert_out, host, port, duration, json_out, depth, history,
-            trade_share, ping_interval, fault_specs):
+            trade_share, ping_interval, max_age, fault_specs):
     """Serve simulated exchanges on loopback: real URL paths, subscribe acks, pings, message
     formats and sequence fields, REST snapshots/backfill, and injectable faults
     (POST /_sim/fault?venue=..&kind=..; GET /_sim/state?venue=..&symbol=..)."""
     from feeds.sim.run import main
     sys.exit(main(venues, symbols, 0.0 if flood else rate, seed, tls, host, port, duration, json_out, depth,
-                  history, ping_interval, fault_specs, cert_out, trade_share))
+                  history, ping_interval, fault_specs, cert_out, trade_share, max_age))

@@ -48,6 +48,9 @@ Semantics worth knowing:
   it drains (one slow client slows that venue for everyone; memory stays bounded).
 - Prices of one base asset agree across venues and across sim processes with the same seed
   (a shared reference of wall time), so a wick on one venue is off the others' price.
+- --tls serves wss:// and https:// with a self-signed certificate (CN=localhost, SAN
+  localhost/127.0.0.1) made at start by the `cryptography` package when installed, else by
+  `openssl req -x509` (feeds/sim/tls.py); connect without verification (tls.client_context()).
 - Speed: `python -m feeds.sim.bench [--venues ..] [--trade-share ..] [--json]` floods byte-
   counting sinks from one sim process per venue and reports frames/s, sim CPU and CPU us per
   frame (with a calibration loop so runs on a busy box can be compared).

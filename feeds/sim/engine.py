@@ -68,6 +68,7 @@ class Engine:
         self._resume.set()
         self._subscribed = asyncio.Event()
         self.stall_until = 0.0
+        self.max_age = 0.0        # drop connections older than this (s); 0 = never
         self.burst_book: Book | None = None
         self.burst_end = 0.0
         self.running = True
@@ -218,10 +219,18 @@ class Engine:
                 s.send(payload, opcode=0x9)
 
     async def timer(self) -> None:
-        """About once a second: venue periodic pushes (mark price, ...)."""
+        """About once a second: venue periodic pushes (mark price, ...), and the connection
+        lifetime cap (--max-connection-age: Binance drops connections at 24 h)."""
+        tick = min(1.0, self.max_age / 4) if self.max_age > 0 else 1.0
+        last = 0.0
         while self.running:
-            await asyncio.sleep(1.0)
-            if not self.stalled():
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if self.max_age > 0:
+                for s in [s for s in self.sessions if now - s.opened >= self.max_age]:
+                    s.abort()
+            if now - last >= 1.0 and not self.stalled():
+                last = now
                 self.proto.on_timer(int(time.time() * 1000))
                 self.flush()
 

@@ -40,10 +40,12 @@ def parse_venues(venues: str | list[str]) -> list[str]:
 async def serve(venues: list[str], symbols: int, rate: float, seed: int, tls: bool, host: str, port: int,
                 duration: float, json_out: bool, depth: int, history: int, ping_interval: float | None,
                 fault_specs: list[tuple[float, dict]], cert_out: str | None = None,
-                trade_share: float = 0.35) -> dict:
+                trade_share: float = 0.35, max_age: float = 0.0) -> dict:
     insts = instruments(symbols, seed)
     per_venue = rate / len(venues) if rate > 0 else 0.0
     engines = {v: Engine(v, insts, per_venue, seed, depth, history, ping_interval, trade_share) for v in venues}
+    for e in engines.values():
+        e.max_age = max_age
     ctx, how = (None, None)
     if tls:
         from .tls import server_context
@@ -94,7 +96,7 @@ async def serve(venues: list[str], symbols: int, rate: float, seed: int, tls: bo
 
 def main(venues, symbols=20, rate=1000.0, seed=1, tls=False, host="127.0.0.1", port=0, duration=0.0,
          json_out=False, depth=25, history=2000, ping_interval=None, fault_specs=(), cert_out=None,
-         trade_share=0.35) -> int:
+         trade_share=0.35, max_age=0.0) -> int:
     names = parse_venues(venues)
     if symbols < 1:
         raise ValueError("--symbols must be at least 1")
@@ -113,7 +115,7 @@ def main(venues, symbols=20, rate=1000.0, seed=1, tls=False, host="127.0.0.1", p
     except ImportError:
         runner = asyncio.run
     result = runner(serve(names, symbols, rate, seed, tls, host, port, duration, json_out, depth, history,
-                          ping_interval, specs, cert_out, trade_share))
+                          ping_interval, specs, cert_out, trade_share, max_age))
     if json_out:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
     else:

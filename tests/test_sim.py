@@ -142,6 +142,9 @@ def test_announces_one_port_per_venue_and_serves_instrument_lists(sim):
     okx = get(sim.rest_url("okx") + "/api/v5/public/instruments?instType=SWAP")["data"]
     assert [d["instId"] for d in okx][:2] == ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]
     assert sim.symbols("okx")[:2] == ["BTC-USDT", "ETH-USDT"]
+    summary = sim.state("bybit")["books"]
+    assert len(summary) == 8 and {b["market"] for b in summary} == {"spot", "perp"}
+    assert all(float(b["bid"]) < float(b["ask"]) for b in summary)
 
 
 def test_unknown_path_is_404_and_bad_control_request_is_400(sim):

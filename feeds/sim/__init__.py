@@ -131,7 +131,8 @@ class SimHandle:
 
     def state(self, venue: str, symbol: str | None = None, market: str | None = None, depth: int = 10,
               trades: int = 100) -> dict:
-        """The sim's current book (top `depth`) and generated trades for a symbol."""
+        """The sim's current book (top `depth`) and generated trades for a symbol (no symbol: a
+        summary line per book)."""
         return self.request(venue, "/_sim/state", {"venue": venue, "symbol": symbol, "market": market,
                                                    "depth": depth, "trades": trades})
 

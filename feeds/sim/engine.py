@@ -253,7 +253,13 @@ class Engine:
                        f"{' in market ' + market if market else ''}; e.g. {examples}")
 
     def state(self, symbol: str | None, market: str | None = None, depth: int = 10, trades: int = 100) -> dict:
-        """The simulator's current book (top `depth`) and the trades it generated for a symbol."""
+        """The simulator's current book (top `depth`) and the trades it generated for a symbol;
+        without a symbol, a one-line summary of every book."""
+        if not symbol:
+            return {"venue": self.venue, "books": [
+                {"market": b.market, "symbol": b.native, "update_id": b.uid, "book_messages": b.nmsg,
+                 "bid": b.px(b.bid).decode(), "ask": b.px(b.ask).decode(), "trades": b.ntrades,
+                 "last_trade_id": b.trade_id} for b in self.book_list if not market or b.market == market]}
         b = self.find(symbol, market)
         bids, asks = b.top(depth)
         recent = list(b.trades)[-trades:] if trades else []

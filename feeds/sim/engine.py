@@ -177,7 +177,7 @@ class Engine:
                 continue
             self._bursts(now)
             if rate <= 0:
-                if not any(s.subs for s in self.sessions):
+                if not any(v is not None for s in self.sessions for v in s.subs.values()):
                     self._subscribed.clear()
                     await self._subscribed.wait()
                     continue

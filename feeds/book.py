@@ -30,10 +30,8 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass
-from itertools import islice
+import heapq
 from typing import Callable
-
-from sortedcontainers import SortedDict
 
 from shm.batch import RecordBatch
 from shm.record import RECORD_SIZE, Flag, Kind, Side, Status
@@ -41,12 +39,16 @@ from shm.record import RECORD_SIZE, Flag, Kind, Side, Status
 # side, flags, price, size of one packed RECORD (offsets 29, 30, 32, 40)
 LEVEL = struct.Struct("<29xBHdd16x")
 assert LEVEL.size == RECORD_SIZE
+_unpack_level = struct.Struct("<29xB2xdd").unpack_from     # side, price, size at an offset
+NO_BID = float("-inf")
+NO_ASK = float("inf")
 _FLAGS = struct.Struct("<H")
 FLAGS_OFFSET = 30
 
 APPLY, DROP, GAP, RESET = 0, 1, 2, 3
 SYNCED, WAITING = 0, 1
 MAX_BUFFERED = 20_000          # deltas held per instrument while a snapshot is fetched
+LOST = -2                      # BookEvent.prev from a decoder that saw messages lost
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,11 @@ class Rule:
                          (Binance spot U/u, Gate.io U/u, KuCoin sequenceStart/End)
            "prev"      - prev == last_id (Binance USD-M pu, OKX prevSeqId)
            "increment" - last == last_id + 1 (Bybit u, Bitget seq)
-           "none"      - no sequence (Coinbase level2, Kraken v2: checksum instead)
+           "prev_opt"  - "prev" when the venue sent a previous id (Bitget pseq), else
+                         "increment" (Bitget seq: one more per book message)
+           "lost"      - the decoder marks a message after a loss with prev == LOST (-2)
+                         (Coinbase: sequence_num is per connection, only the decoder sees it)
+           "none"      - no sequence (Kraken v2: checksum instead)
     """
     name: str
     seed: str                   # "rest" or "venue"
@@ -72,9 +78,9 @@ RULES = {
     "binance_usdm": Rule("binance_usdm", "rest", "prev"),
     "bybit": Rule("bybit", "venue", "increment", reset_on_one=True),
     "okx": Rule("okx", "venue", "prev", seq_reset=True),
-    "coinbase": Rule("coinbase", "venue", "none"),
+    "coinbase": Rule("coinbase", "venue", "lost"),
     "kraken": Rule("kraken", "venue", "none", truncate=True),
-    "bitget": Rule("bitget", "venue", "increment"),
+    "bitget": Rule("bitget", "venue", "prev_opt"),
     "gateio": Rule("gateio", "rest", "range"),
     "kucoin": Rule("kucoin", "rest", "range"),
     "": Rule("", "venue", "none"),
@@ -89,15 +95,24 @@ def rule(name: str) -> Rule:
 
 
 class Book:
-    """One instrument's L2 book. Bids are keyed by -price so both sides iterate best first."""
+    """One instrument's L2 book: price -> size per side in plain dicts, best prices tracked.
 
-    __slots__ = ("instrument", "bids", "asks", "last_id", "state", "fresh", "crossed",
-                 "buffer", "requested_ns", "resyncs", "gaps", "after_gap")
+    Why dicts and not a sorted container: a delta touches one or two levels and the hot path
+    only needs "set/delete this level" and "best bid/ask" (crossed check). A dict op is one C
+    call; the best price moves only when a level beats it or the best level is deleted (then
+    one max()/min() over the side). Sorted top-N is computed only when it is read (shm table,
+    checksum, published snapshot), at most once per frame.
+    """
+
+    __slots__ = ("instrument", "bids", "asks", "best_bid", "best_ask", "last_id", "state", "fresh",
+                 "crossed", "buffer", "requested_ns", "resyncs", "gaps", "after_gap")
 
     def __init__(self, instrument: int):
         self.instrument = instrument
-        self.bids: SortedDict = SortedDict()
-        self.asks: SortedDict = SortedDict()
+        self.bids: dict[float, float] = {}
+        self.asks: dict[float, float] = {}
+        self.best_bid = NO_BID
+        self.best_ask = NO_ASK
         self.last_id = -1
         self.state = WAITING
         self.fresh = False          # just seeded from REST: the first delta may straddle
@@ -111,6 +126,8 @@ class Book:
     def clear(self) -> None:
         self.bids.clear()
         self.asks.clear()
+        self.best_bid = NO_BID
+        self.best_ask = NO_ASK
         self.crossed = False
 
     def apply(self, levels) -> None:
@@ -119,38 +136,65 @@ class Book:
         for side, price, size in levels:
             if side == 1:
                 if size:
-                    bids[-price] = size
+                    bids[price] = size
                 else:
-                    bids.pop(-price, None)
+                    bids.pop(price, None)
             elif size:
                 asks[price] = size
             else:
                 asks.pop(price, None)
+        self.best_bid = max(bids) if bids else NO_BID
+        self.best_ask = min(asks) if asks else NO_ASK
+
+    def apply_records(self, buf, start: int, end: int) -> None:
+        """Apply BOOK records [start, end) of a packed batch (the hot path)."""
+        bids, asks = self.bids, self.asks
+        bb, ba = self.best_bid, self.best_ask
+        for off in range(start * RECORD_SIZE, end * RECORD_SIZE, RECORD_SIZE):
+            side, price, size = _unpack_level(buf, off)
+            if side == 1:
+                if size:
+                    bids[price] = size
+                    if price > bb:
+                        bb = price
+                elif bids.pop(price, None) is not None and price == bb:
+                    bb = max(bids) if bids else NO_BID
+            elif size:
+                asks[price] = size
+                if price < ba:
+                    ba = price
+            elif asks.pop(price, None) is not None and price == ba:
+                ba = min(asks) if asks else NO_ASK
+        self.best_bid, self.best_ask = bb, ba
+
+    def is_crossed(self) -> bool:
+        return self.best_bid >= self.best_ask
 
     def best(self) -> tuple[float, float, float, float]:
         """(bid price, bid size, ask price, ask size); 0.0 for an empty side."""
-        if self.bids:
-            k, bs = self.bids.peekitem(0)
-            bp = -k
-        else:
-            bp = bs = 0.0
-        if self.asks:
-            ap, az = self.asks.peekitem(0)
-        else:
-            ap = az = 0.0
-        return bp, bs, ap, az
+        bb, ba = self.best_bid, self.best_ask
+        bid = (bb, self.bids[bb]) if self.bids else (0.0, 0.0)
+        ask = (ba, self.asks[ba]) if self.asks else (0.0, 0.0)
+        return bid + ask
 
     def top(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """The best n levels of each side as (price, size), best first."""
-        bids = [(-k, v) for k, v in islice(self.bids.items(), n)]
-        asks = list(islice(self.asks.items(), n))
-        return bids, asks
+        bids, asks = self.bids, self.asks
+        bp = sorted(bids, reverse=True)[:n] if len(bids) <= 8 * n else heapq.nlargest(n, bids)
+        ap = sorted(asks)[:n] if len(asks) <= 8 * n else heapq.nsmallest(n, asks)
+        return [(p, bids[p]) for p in bp], [(p, asks[p]) for p in ap]
+
+    def sorted_levels(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """Every level, best first."""
+        return ([(p, self.bids[p]) for p in sorted(self.bids, reverse=True)],
+                [(p, self.asks[p]) for p in sorted(self.asks)])
 
     def truncate(self, n: int) -> None:
-        while len(self.bids) > n:
-            self.bids.popitem(-1)
-        while len(self.asks) > n:
-            self.asks.popitem(-1)
+        """Keep the best n levels per side (venues that stop sending levels out of scope)."""
+        for side, worst_first in ((self.bids, False), (self.asks, True)):
+            if len(side) > n:
+                for p in sorted(side, reverse=worst_first)[:len(side) - n]:
+                    del side[p]
 
 
 def _or_flags(buf, start: int, end: int, flag: int) -> None:
@@ -215,22 +259,24 @@ class BookKeeper:
         (SNAPSHOT for a Bybit u == 1 reset, CROSSED, RESYNCED).
         """
         drops = None
+        books = self.books
+        verdict_of = self._verdict
         for ev in events:
-            b = self.books.get(ev.instrument)
+            b = books.get(ev.instrument)
             if b is None:
                 b = self.book(ev.instrument)
             resync = ev.snapshot and b.after_gap and b.state == WAITING
-            verdict = self._verdict(b, ev)
+            verdict = verdict_of(b, ev)
             if verdict == APPLY:
                 if ev.snapshot:
                     b.clear()
                     if resync:
                         _or_flags(buf, ev.start, ev.end, Flag.RESYNCED)
-                b.apply(levels_of(buf, ev.start, ev.end))
+                b.apply_records(buf, ev.start, ev.end)
                 self._after_apply(b, ev, buf)
             elif verdict == RESET:          # Bybit u == 1: consumers must treat it as a snapshot
                 b.clear()
-                b.apply(levels_of(buf, ev.start, ev.end))
+                b.apply_records(buf, ev.start, ev.end)
                 _or_flags(buf, ev.start, ev.end, Flag.SNAPSHOT)
                 self._after_apply(b, ev, buf)
             else:
@@ -259,6 +305,10 @@ class BookKeeper:
             return DROP
         last, last_id = ev.last, b.last_id
         check = r.check
+        if check == "lost":
+            return GAP if ev.prev == LOST else APPLY
+        if check == "prev_opt":
+            check = "prev" if ev.prev >= 0 else "increment"
         if check == "none" or last < 0:
             return APPLY
         if r.reset_on_one and last == 1:
@@ -305,22 +355,23 @@ class BookKeeper:
                 self._status(Status.CHECKSUM, b.instrument, float(ev.checksum), 0.0)
                 self._gap(b, ev, buf, status=False)
                 return
-        if b.bids and b.asks:
-            crossed = -b.bids.peekitem(0)[0] >= b.asks.peekitem(0)[0]
-            if crossed and not b.crossed:
-                self.crossings += 1
-                self._count("crossed")
-                bp, _, ap, _ = b.best()
-                self._status(Status.CROSSED, b.instrument, bp, ap)
-                if ev.end > ev.start:
-                    _or_flags(buf, ev.end - 1, ev.end, Flag.CROSSED)
-            b.crossed = crossed
-        self.dirty.add(b.instrument)
+        crossed = b.is_crossed()
+        if crossed and not b.crossed:
+            self.crossings += 1
+            self._count("crossed")
+            bp, _, ap, _ = b.best()
+            self._status(Status.CROSSED, b.instrument, bp, ap)
+            if ev.end > ev.start:
+                _or_flags(buf, ev.end - 1, ev.end, Flag.CROSSED)
+        b.crossed = crossed
+        if self.table is not None:
+            self.dirty.add(b.instrument)
 
     # -- gaps and resyncs ------------------------------------------------------------------------
     def _gap(self, b: Book, ev, buf, status: bool = True) -> None:
-        expected = b.last_id + 1 if self.rule.check != "prev" else b.last_id
-        received = (ev.prev if self.rule.check == "prev" else ev.first if ev.first >= 0 else ev.last)
+        prev_rule = self.rule.check in ("prev", "lost") or self.rule.check == "prev_opt" and ev.prev >= 0
+        expected = b.last_id if prev_rule else b.last_id + 1
+        received = ev.prev if prev_rule else ev.first if ev.first >= 0 else ev.last
         self.gaps += 1
         b.gaps += 1
         self._count("gaps")
@@ -410,7 +461,7 @@ class BookKeeper:
         if self.rule.truncate:
             b.truncate(self.depth)
         self.publish_book(b, cur, ts_recv, Flag.SNAPSHOT | (Flag.RESYNCED if resync else 0))
-        b.crossed = bool(b.bids and b.asks and -b.bids.peekitem(0)[0] >= b.asks.peekitem(0)[0])
+        b.crossed = b.is_crossed()
         self.dirty.add(instrument)
         self.flush_table(ts_recv)
         return True
@@ -422,10 +473,11 @@ class BookKeeper:
         out = self._batch
         out.clear()
         ts = ts_recv or self.clock()
-        for k, v in b.bids.items():
-            out.add(Kind.BOOK, b.instrument, 0, ts, Side.BID, flags, -k, v, update_id)
-        for k, v in b.asks.items():
-            out.add(Kind.BOOK, b.instrument, 0, ts, Side.ASK, flags, k, v, update_id)
+        bids, asks = b.sorted_levels()
+        for p, v in bids:
+            out.add(Kind.BOOK, b.instrument, 0, ts, Side.BID, flags, p, v, update_id)
+        for p, v in asks:
+            out.add(Kind.BOOK, b.instrument, 0, ts, Side.ASK, flags, p, v, update_id)
         if out.n:
             out.mark_last()
             self.writer.publish_buffer(out.buf, out.n)

@@ -72,6 +72,8 @@ class Socket(WSListener):
         self.retired = False           # closed on purpose (rotation, stop)
         self.got_data = False          # delivered market records (set by the worker)
         self.closed = asyncio.get_running_loop().create_future()
+        self.wait_for = conn.wait_for          # greeting expected before subscribing (or None)
+        self.greeted = asyncio.Event()
         self._partial: bytearray | None = None
         ping = conn.venue.ping
         self._pong = ping.pong
@@ -83,10 +85,16 @@ class Socket(WSListener):
         self.transport = transport
 
     def on_ws_frame(self, transport, frame) -> None:
+        if self.retired:           # closed on purpose: what it still has buffered is not ours
+            return                 # (after a rotation the new socket delivered it already)
         mt = frame.msg_type
         if mt is WSMsgType.TEXT or mt is WSMsgType.BINARY:
             if frame.fin:
-                self.handler(frame.get_payload_as_bytes(), self)
+                payload = frame.get_payload_as_bytes()
+                if self.wait_for is not None and self.wait_for in payload:
+                    self.wait_for = None
+                    self.greeted.set()
+                self.handler(payload, self)
             else:                                   # fragmented message: rare, assemble it
                 self._partial = bytearray(frame.get_payload_as_bytes())
         elif mt is WSMsgType.CONTINUATION:
@@ -145,14 +153,15 @@ class Connection:
 
     events: the worker, told about state changes (STATUS records, counters):
         connected(conn, sock, reconnect: bool), disconnected(conn, sock, reason), stale(conn, sock),
-        overlap(conn, on: bool), rotated(conn, reason)
+        overlap(conn, on: bool), rotated(conn, reason, old_was_open: bool)
     """
 
     def __init__(self, plan: ConnectionPlan, venue: Venue, base_url: str,
                  handler: Callable, make_decoder: Callable, events,
                  connect_limiter: WindowLimiter | None = None,
                  ssl_context: ssl.SSLContext | None = None, backoff: Backoff | None = None,
-                 stale_after_s: float | None = None, max_age_s: float | None = None):
+                 stale_after_s: float | None = None, max_age_s: float | None = None,
+                 url_provider: Callable | None = None):
         self.plan = plan
         self.index = plan.index
         self.venue = venue
@@ -168,6 +177,10 @@ class Connection:
         self.stale_after_s = stale_after_s if stale_after_s is not None else lim.stale_after_s
         age = max_age_s if max_age_s is not None else lim.max_connection_age_s
         self.rotate_after_s = rotate_before(age) if age > 0 else 0.0
+        # venues that hand out the URL per connection (KuCoin's bullet token): async () -> url
+        self.url_provider = url_provider
+        # venues that must greet first (KuCoin "welcome"): subscribe only after this frame
+        self.wait_for: bytes | None = venue.extra.get("wait_for")
         self.current: Socket | None = None
         self.incoming: Socket | None = None
         self.close_reason = ""
@@ -177,6 +190,7 @@ class Connection:
         self._wake = asyncio.Event()
         self._rotate_reason = ""
         self._stopping = False
+        self._pending: set[asyncio.Task] = set()
 
     # -- control ---------------------------------------------------------------------------------
     def rotate(self, reason: str) -> None:
@@ -185,9 +199,28 @@ class Connection:
             self._rotate_reason = reason
             self._wake.set()
 
+    def resubscribe(self, messages: list) -> None:
+        """Send control messages (a book's unsubscribe + subscribe) on the live socket, through
+        the subscribe rate limiter; the venue answers with a fresh snapshot."""
+        sock = self.current
+        if sock is None:
+            return
+
+        async def send():
+            for m in messages:
+                await self.subscribe_bucket.acquire()
+                if sock.closed.done():
+                    return
+                sock.send(m)
+        task = asyncio.get_running_loop().create_task(send())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        for t in list(self._pending):
+            t.cancel()
         for s in (self.current, self.incoming):
             if s is not None:
                 s.close()
@@ -248,6 +281,8 @@ class Connection:
                 sock_box.append(s)
                 return s
             try:
+                if self.url_provider is not None:
+                    self.url = await self.url_provider()
                 await asyncio.wait_for(
                     ws_connect(factory, self.url, ssl_context=self.ssl_context,
                                websocket_handshake_timeout=CONNECT_TIMEOUT_S,
@@ -267,6 +302,17 @@ class Connection:
                 self.incoming = sock
             self.events.connected(self, sock, reconnect)
             try:
+                if self.wait_for:
+                    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+                    while not sock.greeted.is_set() and not sock.closed.done():
+                        if time.monotonic() > deadline:
+                            log.warning("%s#%d: no %r greeting; subscribing anyway", self.venue.name,
+                                        self.index, self.wait_for)
+                            break
+                        try:
+                            await asyncio.wait_for(sock.greeted.wait(), 0.1)
+                        except asyncio.TimeoutError:
+                            pass
                 for msg in self.plan.messages:
                     await self.subscribe_bucket.acquire()
                     if sock.closed.done():
@@ -329,14 +375,15 @@ class Connection:
                 return None
             if not old.closed.done():
                 await asyncio.sleep(HANDOVER_GRACE_S)
-            if old.closed.done() and not old.retired:
+            old_was_open = not old.closed.done()
+            if not old_was_open:
                 self.events.disconnected(self, old, self.close_reason or "closed during rotation")
                 self.close_reason = ""
             new.incoming = False
             self.incoming = None
             old.close()
             self.rotations += 1
-            self.events.rotated(self, reason)
+            self.events.rotated(self, reason, old_was_open)
             return new
         finally:
             self.incoming = None

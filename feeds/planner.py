@@ -3,8 +3,9 @@
 Streams (symbol x channel) are sharded so no socket carries more than
 `Limits.streams_per_connection`; `Venue.subscribe(symbols, channels)` turns each shard into one
 or more sockets (a venue with several routes, e.g. Binance USD-M /public and /market, returns
-one entry per route). Start times are staggered so the initial connects use at most half of
-`connect_attempts` per `connect_window_s`: the other half stays free for reconnects.
+one entry per route). Start times are staggered so the initial connects use about half of
+`connect_attempts` per `connect_window_s` (a tenth of that may start at once, the rest evenly
+spaced): the other half stays free for reconnects.
 """
 from __future__ import annotations
 
@@ -56,11 +57,13 @@ def plan(venue: Venue, symbols: list[str], channels: list[str] | None = None) ->
     # half the connect budget for the initial wave, the other half left for reconnects
     budget = max(1, lim.connect_attempts // 2)
     spacing = lim.connect_window_s / budget
+    burst = max(1, budget // 10)        # a few may start together (Binance: 15 of 300 per 5 min)
     out: list[ConnectionPlan] = []
     for shard in shards(list(symbols), channels, lim.streams_per_connection):
         for path, msgs in venue.subscribe(shard, channels):
             i = len(out)
             # evenly spread: never more than `budget` initial connects in one window
+            delay = 0.0 if i < burst else round((i - burst + 1) * spacing, 6)
             out.append(ConnectionPlan(i, path or "", _as_messages(msgs), tuple(shard),
-                                      tuple(channels), round(i * spacing, 6) if i else 0.0))
+                                      tuple(channels), delay))
     return out

@@ -1,4 +1,4 @@
-"""A small asyncio HTTP/1.1 GET client for REST snapshots, instrument lists and backfill.
+"""A small asyncio HTTP/1.1 client for REST snapshots, instrument lists and backfill.
 
 Off the hot path and rare (a snapshot after a gap, instruments at start-up), so it is kept
 minimal: one connection per request (Connection: close), Content-Length or chunked bodies,
@@ -41,11 +41,15 @@ class RestClient:
 
     async def get(self, path: str, params: dict | None = None) -> bytes:
         """The body of GET base_url + path ? params; RestError on failure."""
+        return await self.request("GET", path, params)
+
+    async def request(self, method: str, path: str, params: dict | None = None) -> bytes:
+        """The body of METHOD base_url + path ? params (no request body); RestError on failure."""
         await self.limiter.acquire()
         url = self.url(path, params)
         self.requests += 1
         try:
-            return await asyncio.wait_for(fetch(url, self.insecure), self.timeout_s)
+            return await asyncio.wait_for(fetch(url, self.insecure, method), self.timeout_s)
         except asyncio.TimeoutError:
             self.errors += 1
             raise RestError(f"GET {url}: no answer within {self.timeout_s:g} s") from None
@@ -65,8 +69,8 @@ def _ssl_context(insecure: bool) -> ssl.SSLContext:
     return ctx
 
 
-async def fetch(url: str, insecure: bool = False) -> bytes:
-    """One HTTP/1.1 GET; the body of a 2xx answer, RestError otherwise."""
+async def fetch(url: str, insecure: bool = False, method: str = "GET") -> bytes:
+    """One HTTP/1.1 request without a body; the body of a 2xx answer, RestError otherwise."""
     u = urllib.parse.urlsplit(url)
     if u.scheme not in ("http", "https"):
         raise ValueError(f"REST URL must be http:// or https://, got {url!r}")
@@ -77,8 +81,9 @@ async def fetch(url: str, insecure: bool = False) -> bytes:
         server_hostname=u.hostname if u.scheme == "https" else None)
     try:
         host = u.hostname if u.port is None else f"{u.hostname}:{u.port}"
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tickring\r\n"
-                     f"Accept: application/json\r\nConnection: close\r\n\r\n".encode())
+        length = "Content-Length: 0\r\n" if method != "GET" else ""
+        writer.write(f"{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tickring\r\n"
+                     f"Accept: application/json\r\n{length}Connection: close\r\n\r\n".encode())
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
@@ -105,7 +110,7 @@ async def fetch(url: str, insecure: bool = False) -> bytes:
         else:
             body = await reader.read()
         if not 200 <= status < 300:
-            raise RestError(f"GET {url}: HTTP {status} {body[:200]!r}", status, body)
+            raise RestError(f"{method} {url}: HTTP {status} {body[:200]!r}", status, body)
         return body
     finally:
         writer.close()

@@ -29,6 +29,8 @@ import os
 import signal
 import ssl
 import time
+import urllib.parse
+from time import time_ns
 
 import numpy as np
 
@@ -54,6 +56,7 @@ QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "
           "BTC", "ETH", "BNB", "DAI")
 SNAPSHOT_OVERDUE_NS = 10_000_000_000   # ask again for a book snapshot after 10 s
 SEEN_SEED_RECORDS = 1 << 16            # ring records scanned for trade ids when a rotation starts
+DEDUPE_TAIL_S = 3.0                    # trade dedupe kept on this long after a handover
 
 
 def normalize(symbol: str) -> str:
@@ -69,6 +72,19 @@ def normalize(symbol: str) -> str:
     return s
 
 
+def with_default_path(url: str | None, default: str) -> str:
+    """An overriding base URL without a path keeps the default's path (Kraken's /v2 on the
+    simulator's ws://127.0.0.1:PORT)."""
+    if not url:
+        return default
+    u = urllib.parse.urlsplit(url)
+    if u.path in ("", "/"):
+        path = urllib.parse.urlsplit(default).path
+        if path not in ("", "/"):
+            return url.rstrip("/") + path
+    return url
+
+
 class FeedWorker:
     """One venue's feed into one ring. Build it, then `await run(stop_event)`."""
 
@@ -82,8 +98,8 @@ class FeedWorker:
         self.channels = list(channels) if channels else list(self.venue.channels)
         self.ring_name = ring
         self.ring_capacity = ring_capacity
-        self.url = url or self.venue.ws_url
-        self.rest_url = rest_url or self.venue.rest_url
+        self.url = with_default_path(url, self.venue.ws_url)
+        self.rest_url = with_default_path(rest_url, self.venue.rest_url)
         self.registry_name = registry
         self.book_table_name = book_table
         self.insecure = insecure
@@ -96,7 +112,9 @@ class FeedWorker:
         self._info: dict[str, dict] = {}
         self._tasks: set[asyncio.Task] = set()
         self._fetching: set[int] = set()
-        self._overlaps = 0
+        self._overlaps = 0                 # rotations in progress
+        self._dedupe = 0                   # 1 while trades must be deduped (rotation + tail)
+        self._dedupe_until = 0.0
         self._seen: set[tuple[int, int]] = set()
         self._err_log = TokenBucket(1.0, 1.0)
         self._err_status = TokenBucket(1.0, 1.0)
@@ -120,6 +138,8 @@ class FeedWorker:
                                  request_snapshot=self._request_snapshot, table=self.table,
                                  depth=self.venue.book_depth,
                                  checksum=self.venue.extra.get("book_checksum"))
+        self._publish = self.writer.publish_buffer
+        self._check = self.keeper.check
 
     def _register(self, symbol: str, market: str) -> int:
         """InstrumentMap callback: a global id from the shm registry (local ids without one)."""
@@ -153,6 +173,22 @@ class FeedWorker:
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
 
+    def _url_provider(self, path: str):
+        """KuCoin-style venues: a fresh tokenized URL from REST before every (re)connect."""
+        v = self.venue
+        make = v.extra.get("connect_url")
+        token = v.extra.get("token_request")
+        if make is None or token is None:
+            return None
+        method, token_path = token
+        ws_base = self.url if self.url != v.ws_url else None
+
+        async def provide() -> str:
+            body = await self.rest.request(method, token_path)
+            url = make(body, ws_base=ws_base)[0]
+            return url + path if path else url
+        return provide
+
     def _make_decoder_for(self, path: str):
         market_for = self.venue.extra.get("market_for_path")
         market = market_for(path) if callable(market_for) else None
@@ -161,7 +197,7 @@ class FeedWorker:
     # -- the hot path ------------------------------------------------------------------------------
     def on_frame(self, payload: bytes, sock) -> None:
         """One websocket frame: decode, check books, publish (see the module docstring)."""
-        ts = time.time_ns()
+        ts = time_ns()
         u = self._u64
         u[FRAMES] += 1
         u[BYTES_IN] += len(payload)
@@ -176,28 +212,34 @@ class FeedWorker:
             dec.book_events.clear()
             self._bad_frame(payload, e, sock)
             return
-        n = out.n
         drops = None
         bev = dec.book_events
         if bev:
-            if self._overlaps and sock.incoming:
-                bev = self._incoming_book_events(bev)
-                drops = bev[1]
-                bev = bev[0]
-            if bev:
-                d = self.keeper.check(bev, out.buf)
-                if d:
-                    drops = d if drops is None else drops + d
-            dec.book_events.clear()
-            self.keeper.flush_table(ts)
+            drops = self._books(bev, out.buf, sock, ts)
         if dec.notices:
             self._notices(dec.notices, sock)
+        n = out.n
         if n:
             u[MESSAGES] += 1
-            if self._overlaps or drops:
+            if self._dedupe or drops:
                 self._publish_filtered(out, n, drops, sock)
             else:
-                self.writer.publish_buffer(out.buf, n)
+                self._publish(out.buf, n)
+
+    def _books(self, bev: list, buf, sock, ts: int):
+        """Book messages of one frame through the keeper; record ranges to hold back."""
+        drops = None
+        events = bev
+        if sock.incoming and self._overlaps:
+            events, drops = self._incoming_book_events(bev)
+        if events:
+            d = self._check(events, buf)
+            if d:
+                drops = d if drops is None else drops + d
+        bev.clear()
+        if self.table is not None:
+            self.keeper.flush_table(ts)
+        return drops
 
     def _bad_frame(self, payload: bytes, e: Exception, sock) -> None:
         self.decode_errors += 1
@@ -235,7 +277,7 @@ class FeedWorker:
         if drops:
             for s, e in drops:
                 keep[s:e] = False
-        if self._overlaps:
+        if self._dedupe:
             if sock.incoming:
                 sock.got_data = True
             seen = self._seen
@@ -290,19 +332,30 @@ class FeedWorker:
                     conn.stale_after_s)
 
     def overlap(self, conn, on: bool) -> None:
+        """A rotation starts (on) or its old socket was closed (off). Trade dedupe goes on for
+        DEDUPE_TAIL_S after the last handover: the new socket may lag the old one and still
+        deliver trades the old one already published."""
         if on:
-            if self._overlaps == 0:
+            if not self._dedupe:
                 self._seed_seen()
             self._overlaps += 1
+            self._dedupe = 1
             self.keeper.overlap = True
         else:
             self._overlaps -= 1
             if self._overlaps == 0:
-                self._seen.clear()
+                self._dedupe_until = time.monotonic() + DEDUPE_TAIL_S
                 self.keeper.overlap = False
 
-    def rotated(self, conn, reason: str) -> None:
-        self.ring.add("connections", -1)
+    def _end_dedupe(self) -> None:
+        """Called once a second: leave the dedupe path once the tail after a handover passed."""
+        if self._dedupe and not self._overlaps and time.monotonic() >= self._dedupe_until:
+            self._dedupe = 0
+            self._seen.clear()
+
+    def rotated(self, conn, reason: str, old_was_open: bool = True) -> None:
+        if old_was_open:                  # else disconnected() already counted it
+            self.ring.add("connections", -1)
         self.writer.status(Status.ROTATED, 0, float(conn.index), float(conn.current.serial if conn.current else 0))
         log.info("%s#%d: rotated (%s)", self.venue.name, conn.index, reason)
 
@@ -314,12 +367,17 @@ class FeedWorker:
                 self._fetching.add(instrument)
                 self._spawn(self._fetch_snapshot(instrument))
             return
-        # the venue sends a snapshot on subscribe: rotate the socket that carries the book
-        symbol = self.instruments.symbol(instrument).lower()
+        # the venue sends a snapshot on subscribe: resubscribe the book on the socket that
+        # carries it (Venue.extra["resync_messages"]), or rotate that socket
+        native = self.instruments.symbol(instrument)
         conns = [c for c in self.connections if "book" in c.plan.channels]
-        mine = [c for c in conns if symbol in (s.lower() for s in c.plan.symbols)]
+        mine = [c for c in conns if native.lower() in (s.lower() for s in c.plan.symbols)]
+        resub = v.extra.get("resync_messages")
         for c in mine or conns:
-            c.rotate("book resync")
+            if resub is not None and c.current is not None:
+                c.resubscribe(resub(native))
+            else:
+                c.rotate("book resync")
 
     async def _fetch_snapshot(self, instrument: int) -> None:
         v = self.venue
@@ -359,7 +417,7 @@ class FeedWorker:
             self.connections.append(Connection(
                 p, self.venue, self.url, self.on_frame, self._make_decoder_for(p.path), self,
                 connect_limiter=limiter, ssl_context=ctx, stale_after_s=self.stale_after_s,
-                max_age_s=self.max_age_s))
+                max_age_s=self.max_age_s, url_provider=self._url_provider(p.path)))
         log.info("%s: %d symbol(s) x %s on %d connection(s) -> ring %s", self.venue.name,
                  len(self.symbols), ",".join(self.channels), len(self.connections), self.ring_name)
         conn_tasks = [self._spawn(c.run()) for c in self.connections]
@@ -372,6 +430,7 @@ class FeedWorker:
                 except asyncio.TimeoutError:
                     pass
                 self.writer.heartbeat()
+                self._end_dedupe()
                 for inst in self.keeper.overdue(SNAPSHOT_OVERDUE_NS):
                     self._request_snapshot(inst)
                 if self.status_cb is not None:

@@ -84,7 +84,7 @@ def test_binance_spot_seed_buffer_and_gap():
     assert Status.GAP not in codes(w) and r.counters.get("gaps", 0) == 0
     # steady state: contiguous applies, stale is dropped, a gap resyncs
     assert run(k, Frame().msg(1, bids=[(100, 0)], first=105, last=105)) is None
-    assert 100.0 not in [-p for p in b.bids]
+    assert 100.0 not in b.bids and b.best()[0] == 99.0
     assert run(k, Frame().msg(1, bids=[(90, 1)], first=103, last=105)) == [(0, 1)]   # stale
     assert run(k, Frame().msg(1, bids=[(98, 1)], first=110, last=111)) == [(0, 1)]   # gap
     assert codes(w)[-1] == Status.GAP and w.statuses[-1][2:] == (106.0, 110.0)
@@ -128,7 +128,7 @@ def test_binance_usdm_prev_rule():
     run(k, Frame().msg(1, bids=[(100, 1)], first=95, last=102, prev=94))
     run(k, Frame().msg(1, bids=[(100, 2)], first=103, last=105, prev=102))
     assert k.rest_snapshot(1, 100, [("99", "1")], [("101", "1")])   # U <= 100 <= u: first applies
-    assert k.books[1].last_id == 105 and k.books[1].bids[-100.0] == 2.0
+    assert k.books[1].last_id == 105 and k.books[1].bids[100.0] == 2.0
     assert run(k, Frame().msg(1, asks=[(101, 0)], first=106, last=110, prev=105)) is None
     assert run(k, Frame().msg(1, asks=[(101, 5)], first=106, last=110, prev=105)) == [(0, 1)]  # duplicate
     assert run(k, Frame().msg(1, asks=[(101, 5)], first=120, last=125, prev=115)) == [(0, 1)]  # pu != u
@@ -156,7 +156,7 @@ def test_bybit_rules():
     assert run(k, Frame().msg(1, bids=[(10, 3)], last=9)) == [(0, 1)]     # duplicate
     f = Frame().msg(1, bids=[(20, 1)], asks=[(21, 1)], last=1)          # service restart
     assert run(k, f) is None
-    assert dict(k.books[1].bids) == {-20.0: 1.0}
+    assert dict(k.books[1].bids) == {20.0: 1.0}
     arr = f.out.array()
     assert (arr["flags"] & Flag.SNAPSHOT).all()                         # consumers reset too
     assert run(k, Frame().msg(1, bids=[(20, 2)], last=2)) is None
@@ -192,7 +192,7 @@ def test_overlap_drops_an_older_snapshot_from_the_new_socket():
     run(k, Frame().msg(1, bids=[(10, 2)], last=101, prev=100))
     k.overlap = True
     assert run(k, Frame().msg(1, bids=[(9, 9)], last=100, snapshot=True)) == [(0, 1)]
-    assert k.books[1].bids[-10.0] == 2.0
+    assert k.books[1].bids[10.0] == 2.0
 
 
 # -- crossed books, checksums, truncation -----------------------------------------------------------------------
@@ -254,3 +254,34 @@ def test_book_table_holds_top_n(shm_names):
         reader.close()
     finally:
         table.close()
+
+
+def test_best_prices_follow_adds_and_deletes():
+    k, w, r, req = keeper("coinbase")
+    run(k, Frame().msg(1, bids=[(10, 1), (9, 1), (8, 1)], asks=[(11, 1), (12, 1)], snapshot=True))
+    b = k.books[1]
+    assert b.best() == (10.0, 1.0, 11.0, 1.0)
+    run(k, Frame().msg(1, bids=[(10, 0), (9.5, 2)], asks=[(11, 0)]))     # best levels deleted
+    assert b.best() == (9.5, 2.0, 12.0, 1.0)
+    run(k, Frame().msg(1, bids=[(9.5, 0), (9, 0), (8, 0)], asks=[(12, 0)]))
+    assert b.best() == (0.0, 0.0, 0.0, 0.0) and not b.is_crossed()
+    run(k, Frame().msg(1, bids=[(5, 1)], asks=[(7, 1), (6, 1)]))
+    assert b.best() == (5.0, 1.0, 6.0, 1.0)
+    assert b.top(1) == ([(5.0, 1.0)], [(6.0, 1.0)])
+
+
+def test_bitget_seq_increments_or_pseq():
+    k, w, r, req = keeper("bitget")
+    run(k, Frame().msg(1, bids=[(10, 1)], asks=[(11, 1)], first=5, last=5, snapshot=True))
+    assert run(k, Frame().msg(1, bids=[(10, 2)], first=6, last=6)) is None          # seq + 1
+    assert run(k, Frame().msg(1, bids=[(10, 3)], first=9, last=9, prev=6)) is None  # pseq given
+    assert run(k, Frame().msg(1, bids=[(10, 4)], first=11, last=11)) == [(0, 1)]    # skipped 10
+    assert codes(w) == [Status.GAP] and req == [1]
+
+
+def test_coinbase_lost_marker():
+    k, w, r, req = keeper("coinbase")
+    run(k, Frame().msg(1, bids=[(10, 1)], asks=[(11, 1)], first=1, last=1, snapshot=True))
+    assert run(k, Frame().msg(1, bids=[(10, 2)], first=7, last=7, prev=1)) is None
+    assert run(k, Frame().msg(1, bids=[(10, 3)], first=12, last=12, prev=-2)) == [(0, 1)]
+    assert codes(w) == [Status.GAP] and req == [1]

@@ -28,7 +28,17 @@ except ImportError:                                    # simulator not there yet
     PROTOCOLS = {}
 
 VENUES = [v for v in feeds.implemented() if v in PROTOCOLS]
-NOTICE_VENUES = {"binance", "binance_usdm", "okx"}     # venues that document a forced-disconnect notice
+
+
+def sends_notice(venue: str) -> bool:
+    """Does the venue document a forced-disconnect notice (so its simulator sends one)?"""
+    import importlib
+    mod, cls = PROTOCOLS[venue].split(":")
+    return bool(getattr(getattr(importlib.import_module(mod), cls), "notice_supported", False))
+
+
+# sequence per connection, not per instrument: a lost message resyncs every book of the socket
+CONNECTION_SEQUENCE_VENUES = {"coinbase"}
 
 
 def wait_for(cond, timeout=10.0, what="condition"):
@@ -48,7 +58,7 @@ class Feed:
         self.venue = venue
         prefix = f"t{os.getpid()}-e2e-{venue}-"
         self.ring_name, self.reg_name, self.table_name = prefix + "ring", prefix + "reg", prefix + "book"
-        self.sim = start_in_background([venue], symbols=2, rate=600, seed=11)
+        self.sim = start_in_background([venue], symbols=2, rate=1000, seed=11)
         self.symbols = self.sim.symbols(venue)[:2]
         from feeds.planner import plan
         self.n_conns = len(plan(feeds.venue(venue), self.symbols))
@@ -56,8 +66,9 @@ class Feed:
                "--symbols", ",".join(self.symbols), "--ring", self.ring_name,
                "--url", self.sim.url(venue), "--rest-url", self.sim.rest_url(venue),
                "--registry", self.reg_name, "--book-table", self.table_name,
-               "--capacity", str(1 << 18), "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+               "--capacity", str(1 << 18), "--log-level", os.environ.get("E2E_LOG", "warning")]
+        self.errlog = open(f"/tmp/e2e-{venue}.log", "w+")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stderr=self.errlog, text=True)
         wait_for(lambda: self.table_name in segment.list_segments() or self.proc.poll() is not None,
                  15, "the worker to create its segments")
         assert self.proc.poll() is None, self.proc.stderr.read()
@@ -100,7 +111,7 @@ class Feed:
     def counter(self, name: str) -> int:
         return self.ring.word(name)
 
-    def quiesce(self, seconds: float = 1.0) -> dict[str, dict]:
+    def quiesce(self, seconds: float = 0.6) -> dict[str, dict]:
         """Pause the sim's generation; return its state once the ring holds its last trades.
 
         Sets self.offset[symbol] = ring trade id - sim trade id (Binance USD-M streams aggTrade
@@ -129,7 +140,7 @@ class Feed:
                 self.rc = None
         else:
             self.rc = self.proc.returncode
-        self.proc.stderr.close()
+        self.errlog.close()
         self.sim.stop()
         for obj in (self.reader, self.ring, self.registry, self.table):
             obj.close()
@@ -193,8 +204,17 @@ def test_every_trade_arrives_exactly_once(feed):
     assert feed.counter("bytes_in") > 0 and feed.counter("connections") == feed.n_conns
 
 
+def wait_books_synced(f: Feed):
+    """Until every symbol's book is in sync in the shm table (the sim may still be stalled)."""
+    def synced():
+        rows = [f.table.read(f.inst(s)) for s in f.symbols]
+        return all(r["state"] & 1 and r["n_bids"] and r["n_asks"] for r in rows)
+    wait_for(synced, 10, "books in sync")
+
+
 def test_book_table_equals_the_sim_book(feed):
-    states = feed.quiesce()
+    wait_books_synced(feed)
+    states = feed.quiesce(seconds=2.0)             # the sim's book holds still meanwhile
     for s, st in states.items():
         i = feed.inst(s)
         want_b = [(float(p), float(q)) for p, q in st["bids"]]
@@ -203,22 +223,26 @@ def test_book_table_equals_the_sim_book(feed):
         def same():
             bids, asks = feed.table.levels(i)
             return bids[:len(want_b)] == want_b and asks[:len(want_a)] == want_a
-        wait_for(same, 5, f"the {s} book table to match the sim")
+        wait_for(same, 1.5, f"the {s} book table to match the sim")
         assert not feed.table.read(i)["state"] & 2          # not crossed
 
 
 def test_gap_resyncs_only_that_instrument(feed):
     gaps0, resyncs0 = feed.counter("gaps"), feed.counter("resyncs")
     target, other = feed.symbols
+    wait_books_synced(feed)
     feed.sim.fault(feed.venue, "gap", symbol=target)
     wait_for(lambda: feed.counter("resyncs") > resyncs0, 10, "a resync")
-    gaps = feed.statuses(Status.GAP)
-    assert set(gaps["instrument"].tolist()) == {feed.inst(target)}
-    assert feed.counter("gaps") == gaps0 + 1
+    # Kraken has no sequence: the skipped update shows as a checksum mismatch
+    gaps = np.concatenate([feed.statuses(Status.GAP), feed.statuses(Status.CHECKSUM)])
     resync = feed.statuses(Status.RESYNC)
+    assert feed.inst(target) in gaps["instrument"].tolist()
     assert feed.inst(target) in resync["instrument"].tolist()
-    assert feed.inst(other) not in resync["instrument"].tolist()
     assert resync["seq"].max() > gaps["seq"].max()              # RESYNC comes after the GAP
+    if feed.venue not in CONNECTION_SEQUENCE_VENUES:
+        assert set(gaps["instrument"].tolist()) == {feed.inst(target)}
+        assert feed.counter("gaps") == gaps0 + 1
+        assert feed.inst(other) not in resync["instrument"].tolist()
     # and the rebuilt book is right
     test_book_table_equals_the_sim_book(feed)
 
@@ -228,7 +252,7 @@ def test_malformed_frames_are_counted_and_skipped(feed):
     before = last_ring_ids(feed)
     feed.sim.fault(feed.venue, "malformed", symbol=feed.symbols[0])
     wait_for(lambda: feed.counter("decode_errors") > errors0, 5, "a decode error")
-    assert feed.statuses(Status.DECODE_ERROR).size >= 1
+    wait_for(lambda: feed.statuses(Status.DECODE_ERROR).size >= 1, 5, "STATUS DECODE_ERROR")
     wait_new_trades(feed, before)
     states = feed.quiesce()                        # the feed goes on, nothing lost
     assert_exactly_once(feed, states, before)
@@ -236,7 +260,7 @@ def test_malformed_frames_are_counted_and_skipped(feed):
 
 
 def test_notice_rotates_without_loss_or_duplicates(feed):
-    if feed.venue not in NOTICE_VENUES:
+    if not sends_notice(feed.venue):
         pytest.skip(f"{feed.venue} documents no forced-disconnect notice")
     before = last_ring_ids(feed)
     rotated0 = feed.statuses(Status.ROTATED).size

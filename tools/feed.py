@@ -45,6 +45,9 @@ def command(venue, symbols, ring, url, rest_url, registry, channels, book_table,
     """
     from feeds.worker import FeedWorker, run_worker
 
+    import faulthandler
+    import signal
+    faulthandler.register(signal.SIGUSR1)          # `kill -USR1 <pid>`: dump where it is
     logging.basicConfig(level=getattr(logging, log_level.upper()), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     syms = [s.strip() for s in symbols.split(",") if s.strip()]

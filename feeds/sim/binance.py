@@ -161,8 +161,9 @@ class Binance(VenueProtocol):
         if top:
             lst = subs.get("bookTicker")
             if lst:
-                data = TICKER % (last, book.native_b, book.px(book.bid), book.bids[book.bid],
-                                 book.px(book.ask), book.asks[book.ask])
+                bid, ask, pc = book.bid, book.ask, book.pxcache
+                data = TICKER % (last, book.native_b, pc.get(bid) or book.px(bid), book.bids[bid],
+                                 pc.get(ask) or book.px(ask), book.asks[ask])
                 fanout(lst, data)
 
     @classmethod

@@ -70,8 +70,9 @@ class BinanceUsdm(Binance):
         if top:
             lst = subs.get("bookTicker")
             if lst:
-                data = TICKER % (last, self.ts_b, self.ts_b, book.native_b, book.px(book.bid), book.bids[book.bid],
-                                 book.px(book.ask), book.asks[book.ask])
+                bid, ask, pc = book.bid, book.ask, book.pxcache
+                data = TICKER % (last, self.ts_b, self.ts_b, book.native_b, pc.get(bid) or book.px(bid),
+                                 book.bids[bid], pc.get(ask) or book.px(ask), book.asks[ask])
                 fanout(lst, data)
 
     def mark(self, book, ts_ms: int) -> tuple[bytes, bytes, bytes, int]:

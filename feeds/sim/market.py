@@ -135,7 +135,7 @@ class Book:
         self.ask = mid + 1
         self.bids = {t: self._size() for t in range(self.bid - depth + 1, self.bid + 1)}
         self.asks = {t: self._size() for t in range(self.ask, self.ask + depth)}
-        self.uid = rng.randrange(10**8, 10**9)
+        self.uid = rng.randrange(10**8, 5 * 10**8)
         self.nmsg = rng.randrange(10**6, 10**7)
         self.trade_id = rng.randrange(10**7, 10**8)
         self.agg_offset = -rng.randrange(10**6, 10**7)
@@ -202,7 +202,7 @@ class Book:
         first = prev + 1
         self.uid = last = prev + ids
         self.nmsg += 1
-        r = self.rng.getrandbits(64)
+        r = self.rng.getrandbits(30)                  # one-digit Python ints: cheapest bit ops
         k = r & 1023
         r >>= 10
         bid, ask, depth = self.bid, self.ask, self.depth
@@ -250,7 +250,7 @@ class Book:
                 self.asks[t] = s
                 ab = b'["%s","%s"]' % (pc.get(t) or self.px(t), s)
             if r & 1:                                 # a second level (may repeat the first)
-                r >>= 12
+                r = self.rng.getrandbits(30)
                 d2 = (((r >> 1) & 31) * ((r >> 6) & 31) * depth) >> 10
                 self.size_i = i = (i + 389) & 1023
                 s = sizes[i]
@@ -282,7 +282,7 @@ class Book:
                 ach.append(b'["%s","%s"]' % lv if render else lv)
             if not d:
                 top = True
-            r >>= 12
+            r = self.rng.getrandbits(30) & ~1
         self.size_i = i
         return first, last, prev, bch, ach, top
 

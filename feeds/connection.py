@@ -9,9 +9,9 @@ exponential backoff and full jitter for ever, and rotate before a forced disconn
 venue's snapshot): the new socket is opened and subscribed BEFORE the old one is closed.
 
 During a rotation both sockets deliver; the worker (feeds/worker.py) dedupes what they both
-carry (`Socket.incoming` marks the new one). The old socket is closed once the new one has
-delivered market data and a short grace period has passed, so the old one has caught up with
-everything the venue sent before the new subscription started.
+carry (`Socket.incoming` marks the new one). The old socket is closed once, for every
+instrument the new one delivered trades of, both sockets delivered one same trade: the old one
+has then passed the point where the new subscription started, so nothing is lost between them.
 
 Frames go straight from picows's callback to the worker's handler (`handler(payload, socket)`):
 no queue, no task, no copy beyond the payload bytes.
@@ -33,8 +33,9 @@ from .venue import Venue
 
 log = logging.getLogger("tickring.feed")
 
-HANDOVER_GRACE_S = 0.5      # old socket kept this long after the new one delivered data
-HANDOVER_TIMEOUT_S = 15.0   # give up waiting for data on the new socket (quiet markets)
+HANDOVER_GRACE_S = 0.2      # old socket kept this long once it caught up with the new one
+HANDOVER_TIMEOUT_S = 10.0   # hand over anyway (a quiet market sends no trade to compare)
+NO_TRADES_HANDOVER_S = 1.0  # a socket with data but no trades (book-only route) after this
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -71,6 +72,7 @@ class Socket(WSListener):
         self.incoming = False          # the new socket of a rotation in progress
         self.retired = False           # closed on purpose (rotation, stop)
         self.got_data = False          # delivered market records (set by the worker)
+        self.got_data_at = 0.0
         self.closed = asyncio.get_running_loop().create_future()
         self.wait_for = conn.wait_for          # greeting expected before subscribing (or None)
         self.greeted = asyncio.Event()
@@ -183,6 +185,11 @@ class Connection:
         self.wait_for: bytes | None = venue.extra.get("wait_for")
         self.current: Socket | None = None
         self.incoming: Socket | None = None
+        # rotation handover bookkeeping, filled by the worker (see _caught_up)
+        self.new_trades: set[tuple[int, int]] = set()
+        self.new_insts: set[int] = set()     # instruments the new socket delivered trades of
+        self.old_insts: set[int] = set()     # ... and the old one, during the overlap
+        self.caught_up: set[int] = set()
         self.close_reason = ""
         self.connects = 0
         self.rotations = 0
@@ -353,28 +360,46 @@ class Connection:
                 pass
         return "stopped"
 
+    async def _caught_up(self, old: Socket, new: Socket) -> None:
+        """Wait until the old socket can go without losing anything the new one will not send.
+
+        The worker notes, per instrument, trades the new socket delivered (`new_trades`) and
+        marks an instrument caught up (`caught_up`) once both sockets delivered one same trade:
+        from then on the old socket has passed the point where the new subscription started.
+        Every instrument either socket delivered trades of during the overlap must be caught up.
+        Sockets without trades (book-only routes) hand over shortly after their first data;
+        a quiet market hands over after HANDOVER_TIMEOUT_S."""
+        deadline = time.monotonic() + HANDOVER_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if new.closed.done() or old.closed.done() or self._stopping:
+                return
+            if new.got_data:
+                insts = self.new_insts | self.old_insts
+                if self.new_insts and insts <= self.caught_up:
+                    break
+                if not insts and time.monotonic() - new.got_data_at > NO_TRADES_HANDOVER_S:
+                    break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(HANDOVER_GRACE_S)    # quotes/book frames of the old still in flight
+
     async def _rotate(self, old: Socket, reason: str) -> Socket | None:
         """Make-before-break: open + subscribe the new socket, overlap, then close the old one."""
         log.info("%s#%d: rotating connection (%s)", self.venue.name, self.index, reason)
+        self.new_trades.clear()
+        self.new_insts.clear()
+        self.old_insts.clear()
+        self.caught_up.clear()
         self.events.overlap(self, True)
         try:
             new = await self._open(reconnect=True, incoming=True)
             if new is None:
                 return None
-            deadline = time.monotonic() + HANDOVER_TIMEOUT_S
-            while not new.got_data and time.monotonic() < deadline:
-                if new.closed.done() or self._stopping:
-                    break
-                if old.closed.done():          # the old one died: take the new one now
-                    break
-                await asyncio.sleep(0.01)
+            await self._caught_up(old, new)
             if new.closed.done():
                 log.warning("%s#%d: new socket dropped during rotation; keeping the old one",
                             self.venue.name, self.index)
                 self.incoming = None
                 return None
-            if not old.closed.done():
-                await asyncio.sleep(HANDOVER_GRACE_S)
             old_was_open = not old.closed.done()
             if not old_was_open:
                 self.events.disconnected(self, old, self.close_reason or "closed during rotation")

@@ -278,19 +278,33 @@ class FeedWorker:
             for s, e in drops:
                 keep[s:e] = False
         if self._dedupe:
-            if sock.incoming:
+            incoming = sock.incoming
+            conn = sock.conn
+            rotating = conn.incoming is not None
+            if incoming and not sock.got_data:
                 sock.got_data = True
+                sock.got_data_at = time.monotonic()
             seen = self._seen
             kinds = arr["kind"]
             for i in np.flatnonzero(keep):
                 k = kinds[i]
                 if k == Kind.TRADE:
-                    key = (int(arr["instrument"][i]), int(arr["id"][i]))
+                    inst = int(arr["instrument"][i])
+                    key = (inst, int(arr["id"][i]))
+                    if incoming:
+                        conn.new_trades.add(key)
+                        conn.new_insts.add(inst)
+                        if key in seen:            # the old socket is ahead: caught up
+                            conn.caught_up.add(inst)
+                    elif rotating:
+                        conn.old_insts.add(inst)
+                        if key in conn.new_trades:
+                            conn.caught_up.add(inst)   # the old socket reached the new one's start
                     if key in seen:
                         keep[i] = False
                     else:
                         seen.add(key)
-                elif sock.incoming and k != Kind.BOOK:
+                elif incoming and k != Kind.BOOK:
                     keep[i] = False
         if keep.all():
             self.writer.publish_buffer(out.buf, n)
@@ -354,8 +368,10 @@ class FeedWorker:
             self._seen.clear()
 
     def rotated(self, conn, reason: str, old_was_open: bool = True) -> None:
-        if old_was_open:                  # else disconnected() already counted it
+        if old_was_open:
             self.ring.add("connections", -1)
+        else:                             # the old one died first: disconnected() counted it,
+            self.ring.add("reconnects")   # and the new socket is, in effect, a reconnect
         self.writer.status(Status.ROTATED, 0, float(conn.index), float(conn.current.serial if conn.current else 0))
         log.info("%s#%d: rotated (%s)", self.venue.name, conn.index, reason)
 

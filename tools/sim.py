@@ -25,8 +25,9 @@ from tools.errors import friendly
 @click.option("--duration", default=0.0, type=float, help="Stop after this many seconds (0 = until SIGTERM).")
 @click.option("--json", "json_out", is_flag=True, help="Print one JSON line with the ports, and stats on exit.")
 @click.option("--depth", default=25, show_default=True, type=int, help="Book levels per side in the model.")
-@click.option("--history", default=2000, show_default=True, type=int,
-              help="Trades kept per symbol for REST backfill.")
+@click.option("--history", default=0, type=int,
+              help="Trades kept per symbol for REST backfill (default: 2000, fewer per symbol in big "
+                   "sims so all books together keep at most 400,000).")
 @click.option("--trade-share", default=0.35, show_default=True, type=float,
               help="Share of events that are trades (the rest are book changes).")
 @click.option("--ping-interval", default=None, type=float,

@@ -43,7 +43,8 @@ Semantics worth knowing:
   the clients read, and only while some connection is subscribed.
 - The market advances whether or not anyone is subscribed (rate mode), like a real venue:
   /_sim/state's trade count/ids are every trade generated; `recent` is what a subscriber of
-  that symbol received (bounded by --history, which also bounds REST backfill).
+  that symbol received (bounded by --history, which also bounds REST backfill: 2000 trades
+  per book by default, fewer in big sims so that a process keeps at most 400,000 trades).
 - Back-pressure: a connection above 512 KiB of unsent data pauses its venue's generator until
   it drains (one slow client slows that venue for everyone; memory stays bounded).
 - Prices of one base asset agree across venues and across sim processes with the same seed

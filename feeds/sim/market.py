@@ -159,7 +159,7 @@ class Book:
         c = self.pxcache
         b = c.get(ticks)
         if b is None:
-            if len(c) > 4096:
+            if len(c) > 512:                     # the working set is ~2 x depth ticks
                 c.clear()
             b = c[ticks] = _fmt(ticks, self.dec)
         return b

@@ -20,7 +20,11 @@ import orjson
 from . import faults
 from .engine import Engine
 from .market import instruments
-from .protocol import PROTOCOLS
+from .protocol import PROTOCOLS, protocol_class
+
+# trades kept for REST backfill and /_sim/state across all books of a process (~170 bytes each):
+# 2000 per book for small sims, fewer per book for big ones so memory stays ~70 MB
+TRADE_BUDGET = 400_000
 from .server import SimServer
 
 
@@ -43,6 +47,9 @@ async def serve(venues: list[str], symbols: int, rate: float, seed: int, tls: bo
                 trade_share: float = 0.35, max_age: float = 0.0) -> dict:
     insts = instruments(symbols, seed)
     per_venue = rate / len(venues) if rate > 0 else 0.0
+    if not history:                      # auto: 2000 trades per book within a process-wide budget
+        books = sum(len(protocol_class(v).markets) for v in venues) * symbols
+        history = max(200, min(2000, TRADE_BUDGET // books))
     engines = {v: Engine(v, insts, per_venue, seed, depth, history, ping_interval, trade_share) for v in venues}
     for e in engines.values():
         e.max_age = max_age
@@ -95,7 +102,7 @@ async def serve(venues: list[str], symbols: int, rate: float, seed: int, tls: bo
 
 
 def main(venues, symbols=20, rate=1000.0, seed=1, tls=False, host="127.0.0.1", port=0, duration=0.0,
-         json_out=False, depth=25, history=2000, ping_interval=None, fault_specs=(), cert_out=None,
+         json_out=False, depth=25, history=0, ping_interval=None, fault_specs=(), cert_out=None,
          trade_share=0.35, max_age=0.0) -> int:
     names = parse_venues(venues)
     if symbols < 1:
@@ -106,6 +113,8 @@ def main(venues, symbols=20, rate=1000.0, seed=1, tls=False, host="127.0.0.1", p
         raise ValueError("the simulator binds loopback only (127.0.0.1, localhost or ::1)")
     if depth < 5:
         raise ValueError("--depth must be at least 5")
+    if history < 0:
+        raise ValueError("--history must be >= 0 (0 = automatic)")
     if not 0.0 <= trade_share <= 1.0:
         raise ValueError("--trade-share must be between 0 and 1")
     specs = [faults.parse_spec(s) if isinstance(s, str) else s for s in fault_specs]

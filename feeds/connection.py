@@ -285,6 +285,7 @@ class Connection:
             def factory():
                 s = Socket(self, serial)
                 s.incoming = incoming
+                s.retired = self._stopping
                 sock_box.append(s)
                 return s
             try:
@@ -303,6 +304,9 @@ class Connection:
                 await self._sleep(delay)
                 continue
             sock = sock_box[-1]
+            if self._stopping:                 # stop() came while connecting
+                sock.close()
+                return None
             self.connects += 1
             self.backoff.connected()
             if incoming:

@@ -328,6 +328,8 @@ class FeedWorker:
 
     # -- connection events (called by feeds.connection) -------------------------------------------------
     def connected(self, conn, sock, reconnect: bool) -> None:
+        if self.stopped:
+            return
         self.ring.add("connections")
         if reconnect and not sock.incoming:
             self.ring.add("reconnects")
@@ -336,11 +338,15 @@ class FeedWorker:
                  " (rotation)" if sock.incoming else " (reconnect)" if reconnect else "")
 
     def disconnected(self, conn, sock, reason: str) -> None:
+        if self.stopped:
+            return
         self.ring.add("connections", -1)
         self.writer.status(Status.DISCONNECTED, 0, float(conn.index), float(sock.serial))
         log.warning("%s#%d: disconnected (%s)", self.venue.name, conn.index, reason)
 
     def stale(self, conn, sock) -> None:
+        if self.stopped:
+            return
         self.writer.status(Status.STALE, 0, float(conn.index), float(sock.serial))
         log.warning("%s#%d: no frame for %.1f s; reconnecting", self.venue.name, conn.index,
                     conn.stale_after_s)
@@ -368,6 +374,8 @@ class FeedWorker:
             self._seen.clear()
 
     def rotated(self, conn, reason: str, old_was_open: bool = True) -> None:
+        if self.stopped:
+            return
         if old_was_open:
             self.ring.add("connections", -1)
         else:                             # the old one died first: disconnected() counted it,

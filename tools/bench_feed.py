@@ -10,7 +10,9 @@ Per venue, three measurements in one run:
   bare `orjson.loads` of the same frames, so figures read as ratios on a noisy box.
 - latency: simulator at a fixed moderate rate -> worker process -> a consumer process spinning
   on the ring (spin_us=inf); per exchange message (records flagged LAST):
-  consumer's time.time_ns() when it sees the record - ts_recv (frame received).
+  consumer's time.time_ns() when it sees the record - ts_recv (frame received). Baseline: the
+  same consumer against a bare producer process writing time.time_ns() records at the same
+  rate, so the box's scheduling noise is visible next to the worker's figure.
 """
 from __future__ import annotations
 
@@ -276,7 +278,7 @@ def bench_latency(venue: str, symbols: int, rate: float, seconds: float, prefix:
         if len(lat) == 0:
             raise click.ClickException("bench feed: the consumer saw no records")
         us = lat / 1000.0
-        return {"rate": rate, "samples": int(len(lat)),
+        return {"rate": rate, "samples": int(len(lat)), "msgs_per_s": round(len(lat) / seconds),
                 "latency_us": {"p50": round(float(np.percentile(us, 50)), 2),
                                "p99": round(float(np.percentile(us, 99)), 2),
                                "p999": round(float(np.percentile(us, 99.9)), 2),
@@ -288,6 +290,47 @@ def bench_latency(venue: str, symbols: int, rate: float, seconds: float, prefix:
         _segments_gone(ring_name, reg)
 
 
+def _bare_producer(ring_name: str, seconds: float, rate: float, cpu):
+    """Baseline for the latency figure: one record per message straight into a ring."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    ring = Ring.attach(ring_name)
+    w = ring.writer(announce=False)
+    gap = 1.0 / rate
+    end = time.monotonic() + seconds
+    nxt = time.monotonic()
+    while time.monotonic() < end:
+        nxt += gap
+        while time.monotonic() < nxt:
+            time.sleep(max(0.0, min(gap, nxt - time.monotonic()) / 2))
+        w.write(0, time.time_ns(), 1, Kind.TRADE, 1, Flag.LAST, 1.0, 1.0, 1)
+    w.close()
+    ring.close()
+
+
+def bench_bare_latency(rate: float, seconds: float, prefix: str) -> dict:
+    """The same consumer against a bare ring producer at the same rate (same-run baseline)."""
+    name = prefix + "bare"
+    ring = Ring.create(name, 1 << 16)
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        parent, child = CTX.Pipe(duplex=False)
+        cons = CTX.Process(target=_consume, args=(name, seconds + 0.5, child, cpus[-1] if len(cpus) > 1 else None))
+        cons.start()
+        child.close()
+        prod = CTX.Process(target=_bare_producer, args=(name, seconds, rate, cpus[0] if len(cpus) > 1 else None))
+        prod.start()
+        lat = parent.recv()
+        prod.join(10)
+        cons.join(10)
+        us = lat / 1000.0 if len(lat) else np.zeros(1)
+        return {"p50": round(float(np.percentile(us, 50)), 2), "p99": round(float(np.percentile(us, 99)), 2),
+                "p999": round(float(np.percentile(us, 99.9)), 2), "samples": int(len(lat))}
+    finally:
+        ring.close()
+        _segments_gone(name)
+
+
 def bench_venue(venue: str, seconds: float, frames_n: int, rate: float, symbols: int) -> dict:
     prefix = f"bench-feed-{os.getpid()}-{venue}-"
     res = {"venue": venue}
@@ -295,6 +338,8 @@ def bench_venue(venue: str, seconds: float, frames_n: int, rate: float, symbols:
     frames = record_frames(venue, symbols, frames_n)
     res["in_process"] = bench_in_process(venue, frames, prefix)
     res["latency"] = bench_latency(venue, symbols, rate, seconds, prefix)
+    res["latency"]["bare_ring_baseline_us"] = bench_bare_latency(res["latency"]["msgs_per_s"] or rate,
+                                                                 seconds, prefix)
     best = max(res["flood"]["msgs_per_s"], res["in_process"]["msgs_per_s"])
     res["msgs_per_s"] = best
     res["cpu_us_per_msg"] = res["in_process"]["cpu_us_per_msg"]
@@ -336,5 +381,8 @@ def command(venue, as_json, seconds, frames_n, rate, symbols):
                    f"  worker at {f['worker_cpu_share']:.0%} of a core{'  (sim-bound)' if f['sim_bound'] else ''}")
         click.echo(f"  in-process on_frame            {ip['msgs_per_s']:>10,} msgs/s  {ip['cpu_us_per_msg']:.2f} us CPU/msg"
                    f"  ({ip['records_per_msg']} records/msg; orjson.loads alone {ip['baseline_orjson_us_per_frame']:.2f} us, ratio {ip['ratio_to_orjson']})")
+        base = r["latency"]["bare_ring_baseline_us"]
         click.echo(f"  latency frame -> consumer      p50 {lat['p50']} us  p99 {lat['p99']} us  p999 {lat['p999']} us"
                    f"  (targets p50 <= {TARGETS['latency_p50_us']}, p99 <= {TARGETS['latency_p99_us']})")
+        click.echo(f"  baseline bare ring producer    p50 {base['p50']} us  p99 {base['p99']} us  p999 {base['p999']} us"
+                   f"  (same consumer, same rate: the box's scheduling noise)")

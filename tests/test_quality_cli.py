@@ -73,7 +73,8 @@ def test_quality_live_table_without_grades_says_so(shm_names):
 def grade_row(inst, grade, reasons, ts):
     return {"ts_recv": ts, "instrument": inst, "grade": grade, "reasons": reasons, "msg_rate": 10.0,
             "staleness_ns": 5_000_000, "skew_p50_ns": 1000, "skew_p99_ns": 2000, "gaps": 0,
-            "resyncs": 0, "reconnects": 0, "out_of_order": 0, "crossed": 0, "wicks": 0, "lost": 0}
+            "resyncs": 0, "reconnects": 0, "out_of_order": 0, "crossed": 0, "wicks": 0, "lost": 0,
+            "late_trades": 0}
 
 
 def test_quality_from_the_newest_parquet_rows(tmp_path, shm_names):

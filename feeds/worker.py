@@ -16,9 +16,16 @@ nothing else here does I/O besides sockets and the rare REST snapshot.
 
 During a connection rotation (feeds/connection.py) frames take a slower path that drops what
 both sockets deliver: trades by (instrument, trade id) - the set is seeded from the ring's
-recent records, so trades a venue replays on subscribe are caught too -, book messages of the
-new socket while the book is in sync (the keeper checks continuity after the handover), and
-quotes/marks of the new socket until the old one is closed.
+recent records, so trades a venue replays on subscribe are caught too, and kept DEDUPE_TAIL_S
+after the handover because the new socket may lag the old one -, book messages of the new
+socket while the book is in sync (the keeper checks continuity after the handover), and
+quotes/marks of the new socket until the old one is closed. The same path notes which trades
+each socket delivered, so the connection knows when the old one has caught up.
+
+Book resyncs: a REST-seeded venue (Binance, Gate.io, KuCoin) gets its snapshot fetched here
+(feeds/rest.py, through the venue's rate limiter); a venue that sends snapshots on subscribe
+gets its book resubscribed on the socket carrying it (Venue.extra["resync_messages"]) or, when
+it declares none (Bybit, OKX), that socket rotated.
 """
 from __future__ import annotations
 
@@ -41,7 +48,7 @@ from shm.ring import Ring
 
 from .backoff import Backoff
 from .book import BookKeeper
-from .connection import Connection, log as conn_log
+from .connection import Connection
 from .decoder import InstrumentMap
 from .planner import plan as make_plan
 from .ratelimit import TokenBucket, WindowLimiter
@@ -445,8 +452,12 @@ class FeedWorker:
         log.info("%s: %d symbol(s) x %s on %d connection(s) -> ring %s", self.venue.name,
                  len(self.symbols), ",".join(self.channels), len(self.connections), self.ring_name)
         conn_tasks = [self._spawn(c.run()) for c in self.connections]
-        gc.collect()
-        gc.freeze()                     # start-up objects never scanned again
+        try:                            # collect, freeze start-up objects, raise gen-0 threshold
+            from appliance.gctune import after_startup
+            after_startup()
+        except ImportError:
+            gc.collect()
+            gc.freeze()
         try:
             while not stop.is_set():
                 try:
@@ -487,7 +498,6 @@ class FeedWorker:
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        gc.unfreeze()
         if self.writer is not None:
             self.writer.close()
         if self.table is not None:
@@ -511,4 +521,4 @@ def run_worker(worker: FeedWorker, cpu: int | None = None) -> int:
     return 0
 
 
-__all__ = ["FeedWorker", "run_worker", "normalize", "conn_log"]
+__all__ = ["FeedWorker", "run_worker", "normalize", "with_default_path"]

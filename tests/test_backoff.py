@@ -120,3 +120,47 @@ def test_subscribe_bucket_per_second_and_hourly_budgets():
     hourly = subscribe_bucket(480 / 3600)              # OKX: 480 per hour per connection
     assert hourly.burst == pytest.approx(240)
     assert hourly.burst + hourly.rate * 3600 <= 480 + 1e-9   # never more than the budget per hour
+
+
+def test_rest_client_bodies_and_errors():
+    """The small REST client: Content-Length and chunked bodies, POST, HTTP errors, timeouts."""
+    import asyncio
+
+    from feeds.rest import RestClient, RestError
+
+    async def handle(reader, writer):
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        method, target = head.split(" ")[:2]
+        if target.startswith("/chunked"):
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        elif target.startswith("/missing"):
+            writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope")
+        elif target.startswith("/slow"):
+            await asyncio.sleep(1)
+        else:
+            body = f"{method} {target}".encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        rest = RestClient(f"http://127.0.0.1:{port}", rate_per_s=100, timeout_s=0.3)
+        try:
+            assert await rest.get("/depth", {"symbol": "BTCUSDT", "limit": 5}) == \
+                b"GET /depth?symbol=BTCUSDT&limit=5"
+            assert await rest.request("POST", "/token") == b"POST /token"
+            assert await rest.get("/chunked") == b"hello world"
+            with pytest.raises(RestError) as e:
+                await rest.get("/missing")
+            assert e.value.status == 404 and b"nope" in e.value.body
+            with pytest.raises(RestError, match="no answer"):
+                await rest.get("/slow")
+            assert rest.requests == 5 and rest.errors == 2
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(main())

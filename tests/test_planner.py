@@ -78,3 +78,21 @@ def test_real_venues_plan_within_limits(name):
     starts = sorted(c.start_delay_s for c in p)
     for s in starts:                                 # the documented limit is never exceeded
         assert sum(1 for t in starts if s <= t < s + lim.connect_window_s) <= lim.connect_attempts
+
+
+def test_url_override_keeps_the_default_path():
+    from feeds.worker import with_default_path
+    assert with_default_path(None, "wss://ws.kraken.com/v2") == "wss://ws.kraken.com/v2"
+    assert with_default_path("ws://127.0.0.1:9000", "wss://ws.kraken.com/v2") == "ws://127.0.0.1:9000/v2"
+    assert with_default_path("ws://127.0.0.1:9000/", "wss://x.com/ws/v4/") == "ws://127.0.0.1:9000/ws/v4/"
+    assert with_default_path("ws://127.0.0.1:9000/other", "wss://x.com/v2") == "ws://127.0.0.1:9000/other"
+    assert with_default_path("ws://127.0.0.1:9000", "wss://stream.binance.com:9443") == "ws://127.0.0.1:9000"
+
+
+def test_normalized_names():
+    from feeds.worker import normalize
+    assert normalize("BTCUSDT") == "BTC-USDT"
+    assert normalize("btc-usdt-swap") == "BTC-USDT"
+    assert normalize("XBT/USD") == "XBT-USD"
+    assert normalize("ETH_BTC") == "ETH-BTC"
+    assert normalize("WEIRD") == "WEIRD"

@@ -125,12 +125,20 @@ class Socket(WSListener):
             transport.send_ping()
 
     def is_user_specific_pong(self, frame) -> bool:
-        if self._ping_mode == "text":
-            if frame.msg_type is WSMsgType.PONG:
+        """Asked by picows only while a ping awaits its answer. A text pong is matched by
+        substring, so a market frame could match by accident: every matched frame is still
+        handed to the worker (the decoder makes no records of a real pong), nothing is lost."""
+        mt = frame.msg_type
+        if mt is WSMsgType.PONG:
+            return True
+        if self._ping_mode == "text" and self._pong and mt is WSMsgType.TEXT and frame.fin:
+            payload = frame.get_payload_as_bytes()
+            if self._pong in payload:
+                self.last_frame_ns = time.time_ns()
+                if not self.retired:
+                    self.handler(payload, self)
                 return True
-            pong = self._pong
-            return bool(pong) and pong in frame.get_payload_as_bytes()
-        return frame.msg_type is WSMsgType.PONG
+        return False
 
     # -- ours ----------------------------------------------------------------------------------
     def send(self, msg) -> None:
@@ -338,7 +346,7 @@ class Connection:
         p = self.venue.ping
         if p.mode in ("text", "ws"):
             return dict(enable_auto_ping=True, auto_ping_idle_timeout=p.interval_s,
-                        auto_ping_reply_timeout=max(5.0, p.interval_s),
+                        auto_ping_reply_timeout=max(1.0, min(p.interval_s, 10.0)),
                         auto_ping_strategy=WSAutoPingStrategy.PING_PERIODICALLY)
         return {}
 

@@ -30,6 +30,7 @@ it declares none (Bybit, OKX), that socket rotated.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
@@ -99,8 +100,11 @@ class FeedWorker:
                  url: str | None = None, rest_url: str | None = None, registry: str | None = None,
                  book_table: str | None = None, insecure: bool = False, ring_capacity: int = 1 << 20,
                  stale_after_s: float | None = None, max_age_s: float | None = None,
-                 status_cb=None):
+                 ping_interval_s: float | None = None, status_cb=None):
         self.venue = feeds.venue(venue)
+        if ping_interval_s:               # tests/ops: ping more often than the venue asks
+            self.venue = dataclasses.replace(
+                self.venue, ping=dataclasses.replace(self.venue.ping, interval_s=ping_interval_s))
         self.symbols = list(symbols)
         self.channels = list(channels) if channels else list(self.venue.channels)
         self.ring_name = ring

@@ -139,7 +139,22 @@ def record_frames(venue: str, symbols: int, n: int) -> list[bytes]:
                 frames.append(payload)
                 if len(frames) >= n:
                     done.set()
-            conns = [Connection(p, v, sim.url(venue), handler, lambda: None, Events())
+            from feeds.rest import RestClient
+            from feeds.worker import with_default_path
+            url = with_default_path(sim.url(venue), v.ws_url)
+            rest = RestClient(sim.rest_url(venue))
+
+            def provider_for(path):           # KuCoin: a tokenized URL per connection
+                make, token = v.extra.get("connect_url"), v.extra.get("token_request")
+                if make is None or token is None:
+                    return None
+
+                async def provide():
+                    body = await rest.request(*token)
+                    u = make(body, ws_base=url)[0]
+                    return u + path if path else u
+                return provide
+            conns = [Connection(p, v, url, handler, lambda: None, Events(), url_provider=provider_for(p.path))
                      for p in plan(v, syms)]
             for c in conns:
                 c.plan = c.plan.__class__(**{**c.plan.__dict__, "start_delay_s": 0.0})

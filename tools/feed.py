@@ -31,11 +31,13 @@ from tools.errors import friendly
                                                               "(default: the venue's limit).")
 @click.option("--max-age", type=float, default=None, help="Rotate connections older than this many seconds "
                                                           "(default: the venue's forced-disconnect limit).")
+@click.option("--ping-interval", type=float, default=None,
+              help="Client ping interval in seconds for venues we ping (default: the venue's rule).")
 @click.option("--json-status", is_flag=True, help="Print counters and connection states as one JSON line per second.")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
 @friendly
 def command(venue, symbols, ring, url, rest_url, registry, channels, book_table, capacity, insecure,
-            cpu, stale_after, max_age, json_status, log_level):
+            cpu, stale_after, max_age, ping_interval, json_status, log_level):
     """Connect to VENUE and publish its market data into a ring until Ctrl-C / SIGTERM.
 
     \b
@@ -60,5 +62,5 @@ def command(venue, symbols, ring, url, rest_url, registry, channels, book_table,
     worker = FeedWorker(venue, syms, ring or venue, channels=chans, url=url, rest_url=rest_url,
                         registry=registry or None, book_table=book_table, insecure=insecure,
                         ring_capacity=capacity, stale_after_s=stale_after, max_age_s=max_age,
-                        status_cb=status if json_status else None)
+                        ping_interval_s=ping_interval, status_cb=status if json_status else None)
     sys.exit(run_worker(worker, cpu))

@@ -255,10 +255,14 @@ class Connection:
             if self._stopping:
                 break
             if reason == "rotate":
-                new = await self._rotate(sock, self._rotate_reason or "age")
+                why = self._rotate_reason or "age"
+                new = await self._rotate(sock, why)
                 self._rotate_reason = ""
                 if new is not None:
                     sock = self.current = new
+                elif not self._stopping and not sock.closed.done():
+                    await self._sleep(self.backoff.next_delay())   # try the rotation again
+                    self._rotate_reason = self._rotate_reason or why
                 continue
             # unplanned: the socket dropped or went stale
             if reason == "stale":

@@ -156,7 +156,7 @@ class FeedWorker:
         """InstrumentMap callback: a global id from the shm registry (local ids without one)."""
         if self.registry is None:
             return len(self.instruments._ids) + 1
-        info = self._info.get(symbol) or {}
+        info = self._info.get((symbol, market)) or self._info.get(symbol) or {}
         norm = info.get("normalized") or (f"{info['base']}-{info['quote']}" if info.get("base")
                                           else normalize(symbol))
         reg_market = market if market in ("spot", "perp", "future") else "spot"
@@ -171,7 +171,8 @@ class FeedWorker:
         try:
             body = await self.rest.get(*v.instruments_request)
             for d in v.parse_instruments(body):
-                self._info[d["symbol"]] = d
+                self._info[(d["symbol"], d.get("market", "spot"))] = d
+                self._info.setdefault(d["symbol"], d)
         except Exception as e:
             log.info("%s: instrument list unavailable (%s); using symbol names only", v.name, e)
 

@@ -42,6 +42,99 @@ def sends_notice(venue: str) -> bool:
 CONNECTION_SEQUENCE_VENUES = {"coinbase"}
 
 
+# -- the worker's frame path in-process (no network) ---------------------------------------------
+
+class _Conn:
+    index = 0
+
+    def __init__(self):
+        self.incoming = None
+        self.new_trades, self.new_insts, self.old_insts, self.caught_up = set(), set(), set(), set()
+        self.rotations = []
+
+    def rotate(self, reason):
+        self.rotations.append(reason)
+
+
+class _Sock:
+    def __init__(self, worker, conn, incoming=False):
+        self.conn, self.incoming, self.serial = conn, incoming, 1
+        self.got_data, self.got_data_at, self.last_frame_ns, self.retired = False, 0.0, 0, False
+        self.decoder = worker.venue.decoder(worker.instruments)
+
+
+def _trade(tid: int, sym: str = "BTCUSDT") -> bytes:
+    return (b'{"stream":"%s@trade","data":{"e":"trade","E":1,"s":"%s","t":%d,"p":"100.5",'
+            b'"q":"2","T":1700000000000,"m":false}}' % (sym.lower().encode(), sym.encode(), tid))
+
+
+@pytest.fixture
+def worker(shm_names):
+    from feeds.worker import FeedWorker
+    w = FeedWorker("binance", ["BTCUSDT"], shm_names("ring"), registry=shm_names("reg"),
+                   ring_capacity=1 << 12)
+    w._open_shm()
+    yield w
+    w.writer.close()
+    w.ring.close()
+    w.registry.close()
+
+
+def _ring_trades(w):
+    a = w.ring.reader("oldest", register=False).read(1 << 12, timeout=0)
+    return a[a["kind"] == Kind.TRADE]
+
+
+@pytest.mark.skipif("binance" not in feeds.implemented(), reason="needs the binance decoder")
+def test_worker_counts_and_skips_malformed_frames(worker):
+    conn = _Conn()
+    sock = _Sock(worker, conn)
+    worker.on_frame(_trade(1), sock)
+    worker.on_frame(b'{"stream":"btcusdt@trade","data":{"e":"trade","s":', sock)   # truncated
+    worker.on_frame(b"\\x00\\xff not json", sock)
+    worker.on_frame(_trade(2), sock)
+    assert _ring_trades(worker)["id"].tolist() == [1, 2]
+    assert worker.ring.word("decode_errors") == 2 and worker.ring.word("frames") == 4
+    assert worker.ring.word("messages") == 2 and worker.ring.word("last_recv_ns") > 0
+    a = worker.ring.reader("oldest", register=False).read(1 << 12, timeout=0)
+    errs = a[(a["kind"] == Kind.STATUS) & (a["id"] == int(Status.DECODE_ERROR))]
+    assert len(errs) == 1 and errs["price"][0] == 1.0          # rate-limited, with the count
+
+
+@pytest.mark.skipif("binance" not in feeds.implemented(), reason="needs the binance decoder")
+def test_worker_dedupes_trades_during_a_rotation(worker):
+    conn = _Conn()
+    old = _Sock(worker, conn)
+    for t in (1, 2, 3):
+        worker.on_frame(_trade(t), old)
+    new = _Sock(worker, conn, incoming=True)
+    conn.incoming = new
+    worker.overlap(conn, True)                      # seeds the seen set from the ring
+    worker.on_frame(_trade(3), new)                 # the new socket starts a little in the past
+    worker.on_frame(_trade(4), new)
+    worker.on_frame(_trade(4), old)                 # the old one catches up ...
+    worker.on_frame(_trade(5), old)
+    worker.on_frame(_trade(5), new)
+    assert conn.caught_up == {worker.instruments.id("BTCUSDT", "spot")}
+    conn.incoming = None
+    new.incoming = False
+    old.retired = True
+    worker.overlap(conn, False)                     # handover; dedupe stays on for a tail
+    worker.on_frame(_trade(5), new)                 # a lagging duplicate after the handover
+    worker.on_frame(_trade(6), new)
+    assert _ring_trades(worker)["id"].tolist() == [1, 2, 3, 4, 5, 6]
+    worker._dedupe_until = 0.0
+    worker._end_dedupe()
+    assert not worker._dedupe and not worker._seen  # back on the fast path
+
+
+@pytest.mark.skipif("binance" not in feeds.implemented(), reason="needs the binance decoder")
+def test_worker_rotates_on_a_shutdown_notice(worker):
+    conn = _Conn()
+    worker.on_frame(b'{"e":"serverShutdown","E":1}', _Sock(worker, conn))
+    assert conn.rotations == ["shutdown notice"]
+
+
 def wait_for(cond, timeout=10.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

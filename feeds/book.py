@@ -297,7 +297,7 @@ class BookKeeper:
                 return DROP                  # the new socket's snapshot is older than our book
             if b.state == WAITING:
                 self._synced(b, ev.last)
-            b.last_id = ev.last
+            b.last_id = ev.last                  # -1: a snapshot without an id (see below)
             return APPLY
         if b.state == WAITING:
             if r.seed == "rest" and not b.requested_ns:
@@ -310,6 +310,9 @@ class BookKeeper:
         if check == "prev_opt":
             check = "prev" if ev.prev >= 0 else "increment"
         if check == "none" or last < 0:
+            return APPLY
+        if last_id < 0:                     # after a snapshot that carried no id: start here
+            b.last_id = last
             return APPLY
         if r.reset_on_one and last == 1:
             b.last_id = 1

@@ -285,3 +285,14 @@ def test_coinbase_lost_marker():
     assert run(k, Frame().msg(1, bids=[(10, 2)], first=7, last=7, prev=1)) is None
     assert run(k, Frame().msg(1, bids=[(10, 3)], first=12, last=12, prev=-2)) == [(0, 1)]
     assert codes(w) == [Status.GAP] and req == [1]
+
+
+def test_snapshot_without_an_id_then_sequenced_deltas():
+    """A venue snapshot with no sequence (KuCoin depth snapshots) must not make every later
+    delta look like a gap: the next delta sets the position."""
+    k, w, r, req = keeper("kucoin")
+    run(k, Frame().msg(1, bids=[(10, 1)], asks=[(11, 1)], snapshot=True))
+    assert run(k, Frame().msg(1, bids=[(10, 2)], first=500, last=502)) is None
+    assert run(k, Frame().msg(1, bids=[(10, 3)], first=503, last=503)) is None
+    assert run(k, Frame().msg(1, bids=[(10, 4)], first=505, last=505)) == [(0, 1)]   # a real gap
+    assert codes(w) == [Status.GAP]

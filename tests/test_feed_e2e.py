@@ -180,18 +180,26 @@ class Feed:
 
     def attach(self) -> "Feed":
         """Once the worker created its segments: map them."""
-        if self.ring is not None:
+        if self.reader is not None:
             return self
         wait_for(lambda: self.table_name in segment.list_segments() or self.proc.poll() is not None,
                  20, f"the {self.venue} worker to create its segments")
         if self.proc.poll() is not None:
             self.errlog.seek(0)
             raise AssertionError(f"the {self.venue} worker exited: {self.errlog.read()[-2000:]}")
-        self.ring = Ring.attach(self.ring_name)
-        self.reader = self.ring.reader("oldest", name="e2e")
-        self.registry = Registry.attach(self.reg_name)
         from feeds.book_table import BookTable
-        self.table = BookTable.attach(self.table_name)
+        from shm.errors import ShmError
+
+        def mapped():                      # the worker may still be writing the headers
+            try:
+                self.ring = self.ring or Ring.attach(self.ring_name)
+                self.registry = self.registry or Registry.attach(self.reg_name)
+                self.table = self.table or BookTable.attach(self.table_name)
+                return True
+            except ShmError:
+                return False
+        wait_for(mapped, 10, f"the {self.venue} segments to be complete")
+        self.reader = self.ring.reader("oldest", name="e2e")
         self.chunks: list[np.ndarray] = []
         self.ids: dict[str, int] = {}
         wait_for(lambda: all(self.trades(s).size for s in self.symbols), 20,

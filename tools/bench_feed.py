@@ -53,6 +53,19 @@ def _wait(cond, timeout, what):
     raise click.ClickException(f"bench feed: timed out waiting for {what}")
 
 
+def _attach(name: str, timeout: float = 10.0) -> Ring:
+    """Attach a ring the worker is creating (its header may not be written yet)."""
+    from shm.errors import ShmError
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return Ring.attach(name)
+        except ShmError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.01)
+
+
 def _start_worker(venue, symbols, sim, ring, registry, cpu=None):
     cmd = [sys.executable, "-c", "from tools.cli import main; main()", "feed", venue,
            "--symbols", ",".join(symbols), "--ring", ring, "--url", sim.url(venue),
@@ -93,7 +106,7 @@ def bench_flood(venue: str, symbols: int, seconds: float, prefix: str) -> dict:
     try:
         syms = sim.symbols(venue)
         proc = _start_worker(venue, syms, sim, ring_name, reg)
-        ring = Ring.attach(ring_name)
+        ring = _attach(ring_name)
         _wait(lambda: ring.word("messages") > 1000, 20, "flood messages")
         m0, r0, c0, t0 = ring.word("messages"), ring.published, _cpu_s(proc.pid), time.perf_counter()
         time.sleep(seconds)
@@ -281,7 +294,7 @@ def bench_latency(venue: str, symbols: int, rate: float, seconds: float, prefix:
         syms = sim.symbols(venue)
         cpus = sorted(os.sched_getaffinity(0))
         proc = _start_worker(venue, syms, sim, ring_name, reg, cpu=cpus[0] if len(cpus) > 1 else None)
-        ring = Ring.attach(ring_name)
+        ring = _attach(ring_name)
         _wait(lambda: ring.word("messages") > 100, 20, "messages")
         ring.close()
         parent, child = CTX.Pipe(duplex=False)

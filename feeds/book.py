@@ -105,7 +105,7 @@ class Book:
     """
 
     __slots__ = ("instrument", "bids", "asks", "best_bid", "best_ask", "last_id", "state", "fresh",
-                 "crossed", "buffer", "requested_ns", "resyncs", "gaps", "after_gap")
+                 "crossed", "buffer", "requested_ns", "resyncs", "gaps", "after_gap", "checked_ns")
 
     def __init__(self, instrument: int):
         self.instrument = instrument
@@ -122,6 +122,7 @@ class Book:
         self.resyncs = 0
         self.gaps = 0
         self.after_gap = False      # the next sync is a RE-sync (STATUS RESYNC, Flag.RESYNCED)
+        self.checked_ns = None      # last venue checksum verification (None = never)
 
     def clear(self) -> None:
         self.bids.clear()
@@ -221,7 +222,8 @@ class BookKeeper:
 
     def __init__(self, rule_name: str, writer=None, ring=None,
                  request_snapshot: Callable[[int], None] | None = None, table=None,
-                 depth: int = 20, checksum: Callable | None = None, clock=time.time_ns):
+                 depth: int = 20, checksum: Callable | None = None, clock=time.time_ns,
+                 checksum_interval_ns: int = 0):
         self.rule = rule(rule_name)
         self.writer = writer
         self.ring = ring
@@ -229,6 +231,10 @@ class BookKeeper:
         self.table = table
         self.depth = depth
         self.checksum = checksum
+        # verify a venue checksum at most this often per instrument (0 = every message): a
+        # book that diverged stays diverged, so a later check still catches it, and the
+        # sort + string formatting of 25 levels per message is the costliest part of the path
+        self.checksum_interval_ns = checksum_interval_ns
         self.books: dict[int, Book] = {}
         self.dirty: set[int] = set()
         self.overlap = False        # a connection rotation is in progress: duplicates expected
@@ -351,7 +357,7 @@ class BookKeeper:
     def _after_apply(self, b: Book, ev, buf) -> None:
         if self.rule.truncate:
             b.truncate(self.depth)
-        if self.checksum is not None and ev.checksum is not None:
+        if self.checksum is not None and ev.checksum is not None and self._checksum_due(b):
             bids, asks = b.top(self.depth)
             if self.checksum(bids, asks, b.instrument) != ev.checksum:
                 self.checksum_errors += 1
@@ -369,6 +375,15 @@ class BookKeeper:
         b.crossed = crossed
         if self.table is not None:
             self.dirty.add(b.instrument)
+
+    def _checksum_due(self, b: Book) -> bool:
+        if not self.checksum_interval_ns:
+            return True
+        now = self.clock()
+        if b.checked_ns is not None and now - b.checked_ns < self.checksum_interval_ns:
+            return False
+        b.checked_ns = now
+        return True
 
     # -- gaps and resyncs ------------------------------------------------------------------------
     def _gap(self, b: Book, ev, buf, status: bool = True) -> None:

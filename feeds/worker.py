@@ -65,6 +65,7 @@ QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR", "GBP", "TRY", "
 SNAPSHOT_OVERDUE_NS = 10_000_000_000   # ask again for a book snapshot after 10 s
 SEEN_SEED_RECORDS = 1 << 16            # ring records scanned for trade ids when a rotation starts
 DEDUPE_TAIL_S = 3.0                    # trade dedupe kept on this long after a handover
+CHECKSUM_INTERVAL_NS = 50_000_000      # venue book checksums verified at most every 50 ms per book
 
 
 def normalize(symbol: str) -> str:
@@ -148,7 +149,8 @@ class FeedWorker:
         self.keeper = BookKeeper(self.venue.book_rule, writer=self.writer, ring=self.ring,
                                  request_snapshot=self._request_snapshot, table=self.table,
                                  depth=self.venue.book_depth,
-                                 checksum=self.venue.extra.get("book_checksum"))
+                                 checksum=self.venue.extra.get("book_checksum"),
+                                 checksum_interval_ns=CHECKSUM_INTERVAL_NS)
         self._publish = self.writer.publish_buffer
         self._check = self.keeper.check
 

@@ -296,3 +296,22 @@ def test_snapshot_without_an_id_then_sequenced_deltas():
     assert run(k, Frame().msg(1, bids=[(10, 3)], first=503, last=503)) is None
     assert run(k, Frame().msg(1, bids=[(10, 4)], first=505, last=505)) == [(0, 1)]   # a real gap
     assert codes(w) == [Status.GAP]
+
+
+def test_checksum_verification_can_be_throttled():
+    clock = [0]
+    calls = []
+
+    def crc(bids, asks, inst):
+        calls.append(inst)
+        return 7
+    w, r = FakeWriter(), FakeRing()
+    k = BookKeeper("kraken", writer=w, ring=r, checksum=crc, clock=lambda: clock[0],
+                   checksum_interval_ns=100)
+    run(k, Frame().msg(1, bids=[(10, 1)], asks=[(11, 1)], snapshot=True, checksum=7))
+    clock[0] = 50
+    run(k, Frame().msg(1, bids=[(10, 2)], checksum=7))        # within the interval: not verified
+    assert len(calls) == 1
+    clock[0] = 150
+    run(k, Frame().msg(1, bids=[(10, 3)], checksum=99))       # due: verified, mismatch -> resync
+    assert len(calls) == 2 and Status.CHECKSUM in codes(w)

@@ -9,6 +9,7 @@ import fcntl
 import json
 import mmap
 import os
+import secrets
 import time
 from contextlib import contextmanager
 
@@ -84,21 +85,22 @@ class Segment:
         require_x86_64()
         _check_name(name)
         path = path_of(name)
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL
-        try:
-            fd = os.open(path, flags, L.SEGMENT_MODE)
-        except FileExistsError:
+        if os.path.exists(path):
             if exist_ok:
                 return cls.attach(name, magic, dtype)
             raise SegmentExists(f"a segment named {name!r} already exists ({path}); "
-                                f"attach to it, or remove it with `tickring rm {name}`") from None
+                                f"attach to it, or remove it with `tickring rm {name}`")
+        # Built under a hidden name and linked into place only once its header is complete, so
+        # no process ever attaches to a half-initialized segment.
+        tmp = os.path.join(SHM_DIR, f".{L.PREFIX}creating-{os.getpid()}-{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, L.SEGMENT_MODE)
         try:
             os.fchmod(fd, L.SEGMENT_MODE)
             os.ftruncate(fd, size)
             mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         except BaseException:
             os.close(fd)
-            os.unlink(path)
+            os.unlink(tmp)
             raise
         seg = cls(name, fd, mm, created=True)
         desc = dtype_to_json(dtype).encode()
@@ -113,7 +115,18 @@ class Segment:
         w[c["created_ns"].index] = time.time_ns()
         w[c["data_offset"].index] = data_offset
         w[c["dtype_len"].index] = len(desc)
-        w[c["magic"].index] = magic          # last: a half-created segment never validates
+        w[c["magic"].index] = magic
+        try:
+            os.link(tmp, path)                 # atomic publication; fails if the name is taken
+        except FileExistsError:
+            seg.close()
+            if exist_ok:
+                return cls.attach(name, magic, dtype)
+            raise SegmentExists(f"a segment named {name!r} already exists ({path}); "
+                                f"attach to it, or remove it with `tickring rm {name}`") from None
+        finally:
+            os.unlink(tmp)
+        seg.path = path
         return seg
 
     @classmethod

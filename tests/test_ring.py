@@ -326,3 +326,31 @@ def test_other_architectures_are_refused(monkeypatch, shm_names):
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")
     with pytest.raises(ShmError, match="x86-64"):
         shm.Ring.create(shm_names(), capacity=64)
+
+
+def _create_or_attach(name, go, out):
+    go.wait()
+    try:
+        ring = shm.Ring.create(name, capacity=1 << 12, exist_ok=True)
+        out.put((ring.seg.created, ring.capacity, ""))
+        ring.close()
+    except Exception as e:  # noqa: BLE001 - the test reports any error
+        out.put((False, 0, repr(e)))
+
+
+def test_racing_creators_never_see_a_half_built_segment(shm_names):
+    """Creation is atomic (built under a hidden name, linked into place): 6 processes racing to
+    create-or-attach one name all succeed, exactly one of them created it."""
+    for round_ in range(5):
+        name = shm_names(f"race{round_}")
+        go, out = CTX.Event(), CTX.Queue()
+        procs = [CTX.Process(target=_create_or_attach, args=(name, go, out)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        go.set()
+        results = [out.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join(10)
+        assert [r[2] for r in results] == [""] * 6
+        assert sum(r[0] for r in results) == 1 and {r[1] for r in results} == {1 << 12}
+    assert not [n for n in os.listdir("/dev/shm") if "creating" in n]

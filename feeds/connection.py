@@ -3,7 +3,8 @@
 A `Connection` owns one entry of the connection plan (a set of subscriptions) and keeps a
 picows socket open for it: connect (through the venue's connect-attempt limiter), send the
 subscribe messages (through a token bucket at the venue's control-message rate), keep it alive
-per `Venue.ping`, detect staleness (no frame for `Limits.stale_after_s`), reconnect with capped
+per `Venue.ping`, detect staleness (no data frame - pongs do not count - for
+`Limits.stale_after_s`: the socket may be alive while the feed is not), reconnect with capped
 exponential backoff and full jitter for ever, and rotate before a forced disconnect
 (`Limits.max_connection_age_s`, or a venue "shutdown" notice, or a book resync that needs the
 venue's snapshot): the new socket is opened and subscribed BEFORE the old one is closed.
@@ -109,8 +110,6 @@ class Socket(WSListener):
             self.conn.close_reason = f"server closed: {frame.get_close_code()} {frame.get_close_reason()}"
             transport.send_close(WSCloseCode.OK)
             transport.disconnect()
-        elif mt is WSMsgType.PONG:
-            self.last_frame_ns = time.time_ns()
 
     def on_ws_disconnected(self, transport) -> None:
         if not self.closed.done():
@@ -134,9 +133,10 @@ class Socket(WSListener):
         if self._ping_mode == "text" and self._pong and mt is WSMsgType.TEXT and frame.fin:
             payload = frame.get_payload_as_bytes()
             if self._pong in payload:
-                self.last_frame_ns = time.time_ns()
                 if not self.retired:
+                    fresh = self.last_frame_ns
                     self.handler(payload, self)
+                    self.last_frame_ns = fresh     # a pong proves the socket, not the feed
                 return True
         return False
 
@@ -350,7 +350,7 @@ class Connection:
         p = self.venue.ping
         if p.mode in ("text", "ws"):
             return dict(enable_auto_ping=True, auto_ping_idle_timeout=p.interval_s,
-                        auto_ping_reply_timeout=max(1.0, min(p.interval_s, 10.0)),
+                        auto_ping_reply_timeout=min(p.interval_s, 10.0),   # picows: <= interval
                         auto_ping_strategy=WSAutoPingStrategy.PING_PERIODICALLY)
         return {}
 

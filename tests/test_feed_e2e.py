@@ -148,9 +148,9 @@ def wait_for(cond, timeout=10.0, what="condition"):
 # per-venue worker options that other tests rely on
 EXTRA_ARGS = {
     "binance": ["--max-age", "2"],          # planned rotations every ~1.8 s, all along
-    "bybit": ["--stale-after", "2.5", "--ping-interval", "0.3"],   # stale detection; JSON pings
-    "okx": ["--ping-interval", "0.3"],                              # text "ping"/"pong"
-    "kucoin": ["--ping-interval", "0.3"],                           # JSON ping with an id
+    "bybit": ["--stale-after", "2.5", "--ping-interval", "1"],   # stale detection; JSON pings
+    "okx": ["--ping-interval", "1"],                              # text "ping"/"pong"
+    "kucoin": ["--ping-interval", "1"],                           # JSON ping with an id
 }
 PING_VENUES = ("bybit", "okx", "kucoin")
 AGE_ROTATION_VENUE, STALE_VENUE = "binance", "bybit"
@@ -458,17 +458,17 @@ def test_stall_is_detected_as_stale_and_reconnected(feeds_running):
     wait_conns(f)
 
 
-@pytest.mark.parametrize("venue", PING_VENUES)
-def test_client_pings_are_answered(feeds_running, venue):
-    """--ping-interval 0.3 (reply timeout 1 s): pongs are recognised, the socket stays up."""
-    if venue not in feeds_running:
-        pytest.skip(f"{venue} is not simulated")
-    f = feeds_running[venue].attach()
-    conn0 = f.statuses(Status.CONNECTED).size
-    disc0 = f.statuses(Status.DISCONNECTED).size
-    before = last_ring_ids(f)
-    wait_new_trades(f, before)
-    # nothing to await here: let several pings and their 1 s reply timeouts go by
-    time.sleep(1.5)
-    assert f.statuses(Status.DISCONNECTED).size == disc0, "a ping went unanswered"
-    assert f.statuses(Status.CONNECTED).size == conn0
+def test_client_pings_are_answered(feeds_running):
+    """--ping-interval 1 (reply timeout 1 s): pongs are recognised, the sockets stay up."""
+    fs = [feeds_running[v].attach() for v in PING_VENUES if v in feeds_running]
+    if not fs:
+        pytest.skip("no venue with client pings is simulated")
+    before = {f.venue: (f.statuses(Status.CONNECTED).size, f.statuses(Status.DISCONNECTED).size)
+              for f in fs}
+    # nothing to await here: let two pings and their 1 s reply timeouts go by
+    time.sleep(2.5)
+    for f in fs:
+        wait_new_trades(f, last_ring_ids(f))
+        conn0, disc0 = before[f.venue]
+        assert f.statuses(Status.DISCONNECTED).size == disc0, f"{f.venue}: a ping went unanswered"
+        assert f.statuses(Status.CONNECTED).size == conn0, f.venue

@@ -159,11 +159,12 @@ AGE_ROTATION_VENUE, STALE_VENUE = "binance", "bybit"
 class Feed:
     """A worker subprocess feeding a ring from the shared simulator, and what the ring holds."""
 
-    def __init__(self, venue: str, sim):
+    def __init__(self, venue: str, sim, names=None, extra=()):
         self.venue = venue
         self.sim = sim
         prefix = f"t{os.getpid()}-e2e-{venue}-"
-        self.ring_name, self.reg_name, self.table_name = prefix + "ring", prefix + "reg", prefix + "book"
+        names = names or (lambda label: prefix + label)
+        self.ring_name, self.reg_name, self.table_name = names("ring"), names("reg"), names("book")
         self.symbols = self.sim.symbols(venue)[:2]
         from feeds.planner import plan
         self.n_conns = len(plan(feeds.venue(venue), self.symbols))
@@ -172,7 +173,7 @@ class Feed:
                "--url", self.sim.url(venue), "--rest-url", self.sim.rest_url(venue),
                "--registry", self.reg_name, "--book-table", self.table_name,
                "--capacity", str(1 << 18), "--log-level", os.environ.get("E2E_LOG", "warning"),
-               *EXTRA_ARGS.get(venue, [])]
+               *EXTRA_ARGS.get(venue, []), *extra]
         self.errlog = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stderr=self.errlog, text=True)
         self.ring = self.reader = self.registry = self.table = None
@@ -472,3 +473,22 @@ def test_client_pings_are_answered(feeds_running):
         conn0, disc0 = before[f.venue]
         assert f.statuses(Status.DISCONNECTED).size == disc0, f"{f.venue}: a ping went unanswered"
         assert f.statuses(Status.CONNECTED).size == conn0, f.venue
+
+
+def test_wss_and_https_with_a_self_signed_certificate(shm_names):
+    """--insecure: the simulator's wss:// stream and https:// REST snapshots (book sync)."""
+    venue = "binance" if "binance" in VENUES else (VENUES[0] if VENUES else None)
+    if venue is None:
+        pytest.skip("no venue is simulated")
+    sim = start_in_background([venue], symbols=2, rate=500, seed=5, tls=True)
+    try:
+        assert sim.url(venue).startswith("wss://") and sim.rest_url(venue).startswith("https://")
+        f = Feed(venue, sim, names=shm_names, extra=["--insecure"])
+        try:
+            f.attach()                                  # trades of every symbol arrived
+            wait_books_synced(f)                        # books need the https snapshot
+        finally:
+            f.close()
+        assert f.rc == 0
+    finally:
+        sim.stop()

@@ -368,8 +368,9 @@ def bench_venue(venue: str, seconds: float, frames_n: int, rate: float, symbols:
     res["latency"] = bench_latency(venue, symbols, rate, seconds, prefix)
     res["latency"]["bare_ring_baseline_us"] = bench_bare_latency(res["latency"]["msgs_per_s"] or rate,
                                                                  seconds, prefix)
-    best = max(res["flood"]["msgs_per_s"], res["in_process"]["msgs_per_s"])
-    res["msgs_per_s"] = best
+    # headline: the worker's own limit (in-process decode + books + publish, one core) and the
+    # end-to-end latency; the flood figure is bounded by the Python simulator (see "sim_bound")
+    res["msgs_per_s"] = max(res["flood"]["msgs_per_s"], res["in_process"]["msgs_per_s"])
     res["cpu_us_per_msg"] = res["in_process"]["cpu_us_per_msg"]
     res["latency_us"] = res["latency"]["latency_us"]
     return res
@@ -399,6 +400,10 @@ def command(venue, as_json, seconds, frames_n, rate, symbols):
         if not as_json:
             click.echo(f"… {v}", err=True)
         out["venues"][v] = bench_venue(v, seconds, frames_n, rate, symbols)
+    if len(venues) == 1:                  # one venue: its headline figures at the top level too
+        r = out["venues"][venues[0]]
+        out.update(venue=venues[0], msgs_per_s=r["msgs_per_s"], cpu_us_per_msg=r["cpu_us_per_msg"],
+                   latency_us=r["latency_us"])
     if as_json:
         click.echo(json.dumps(out))
         return

@@ -26,6 +26,7 @@ import numpy as np
 from . import futex
 from . import layout as L
 from .errors import RingNotFound, ShmError
+from .liveness import pid_alive
 from .record import PACK_LEVEL, RECORD, RECORD_SIZE, Kind, Status
 from .segment import Segment, list_segments, unlink
 
@@ -35,18 +36,6 @@ _PUBLISH_OFFSET = L.RING["publish"].offset
 _SEQ_STRUCT = __import__("struct").Struct("@Q")
 DEFAULT_SPIN_US = 50.0
 _MAX_BLOCK_S = 0.05   # a missed wake-up costs at most this; an idle consumer wakes 20x/s
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Ring:
@@ -149,14 +138,14 @@ class Ring:
             out.append({"slot": slot, "pid": pid, "name": name, "position": pos,
                         "lag": max(0, pub - pos), "lost": self._u64[base + 2],
                         "attached_ns": self._u64[base + 3], "read_ns": self._u64[base + 4],
-                        "alive": _pid_alive(pid)})
+                        "alive": pid_alive(pid)})
         return out
 
     def info(self) -> dict:
         """Everything `tickring inspect` shows about this ring."""
         pid = self.word("producer_pid")
         return {"name": self.name, "capacity": self.capacity, "record_size": self.record_size,
-                "epoch": self.epoch, "producer_pid": pid, "producer_alive": _pid_alive(pid),
+                "epoch": self.epoch, "producer_pid": pid, "producer_alive": pid_alive(pid),
                 "producer_state": self.word("producer_state"),
                 "heartbeat_ns": self.word("heartbeat_ns"), "published": self.published,
                 "claimed": self.word("claim"),
@@ -182,7 +171,7 @@ class Writer:
         u = ring._u64
         with ring.seg.locked():
             pid = u[_I["producer_pid"]]
-            if pid and pid != os.getpid() and _pid_alive(pid) and u[_I["producer_state"]] == 1:
+            if pid and pid != os.getpid() and pid_alive(pid) and u[_I["producer_state"]] == 1:
                 raise ShmError(f"ring {ring.name!r} already has a live producer (pid {pid})")
             u[_I["epoch"]] += 1
             u[_I["producer_pid"]] = os.getpid()
@@ -340,7 +329,7 @@ class Reader:
             for slot in range(L.CONSUMER_SLOTS):
                 base = (L.CONSUMERS_OFFSET + slot * L.CONSUMER_SLOT_SIZE) // 8
                 pid = u[base]
-                if pid == 0 or not _pid_alive(pid):
+                if pid == 0 or not pid_alive(pid):
                     u[base + 1] = self.next
                     u[base + 2] = 0
                     u[base + 3] = time.time_ns()

@@ -21,7 +21,7 @@ RATE_SAMPLE_S = 0.25
 
 
 def _pid_alive(pid: int) -> bool:
-    from shm.ring import _pid_alive as alive
+    from shm.liveness import pid_alive as alive
     return alive(pid)
 
 

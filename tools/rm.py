@@ -18,22 +18,11 @@ import os
 import click
 
 from shm import layout as L
+from shm.liveness import pid_alive
 from shm.segment import SHM_DIR, list_segments, path_of, unlink
 from tools.errors import friendly
 
 _KINDS = {L.MAGIC_RING: "ring", L.MAGIC_TABLE: "table", L.MAGIC_REGISTRY: "registry"}
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _words(name: str, n: int = 64) -> list[int]:
@@ -58,7 +47,7 @@ def live_supervisors() -> dict[str, int]:
                 pid = int(f.read(32).decode(errors="replace").strip() or 0)
         except (OSError, ValueError):
             continue
-        if _alive(pid):
+        if pid_alive(pid):
             out[ns] = pid
     return out
 
@@ -88,7 +77,7 @@ def examine(name: str, sups: dict[str, int]) -> dict:
     if kind == "ring" and len(w) > L.RING["producer_state"].index:
         pid = w[L.RING["producer_pid"].index]
         state = w[L.RING["producer_state"].index]
-        if pid and state == 1 and _alive(pid):
+        if pid and state == 1 and pid_alive(pid):
             info["live"] = f"ring has a live producer (pid {pid})"
         try:
             with open(path_of(name), "rb") as f:
@@ -96,12 +85,12 @@ def examine(name: str, sups: dict[str, int]) -> dict:
                 raw = f.read(L.CONSUMER_SLOTS * L.CONSUMER_SLOT_SIZE)
             pids = [int.from_bytes(raw[i:i + 8], "little")
                     for i in range(0, len(raw), L.CONSUMER_SLOT_SIZE)]
-            info["consumers"] = sum(1 for p in pids if p and _alive(p))
+            info["consumers"] = sum(1 for p in pids if p and pid_alive(p))
         except OSError:
             pass
     elif kind == "table" and len(w) > L.TABLE["writer_pid"].index:
         pid = w[L.TABLE["writer_pid"].index]
-        if pid and pid != os.getpid() and _alive(pid):
+        if pid and pid != os.getpid() and pid_alive(pid):
             info["live"] = f"table's writer is alive (pid {pid})"
     if info["live"] is None:
         owner = _namespace_owner(name, sups)

@@ -35,7 +35,8 @@ import time
 from shm import segment as shm_segment
 from shm.errors import ShmError
 from shm.registry import Registry
-from shm.ring import Ring, _pid_alive
+from shm.liveness import pid_alive as _pid_alive
+from shm.ring import Ring
 
 from . import memwatch
 from .config import Config

@@ -42,8 +42,37 @@ def _as_messages(msgs) -> tuple:
     return tuple(out)
 
 
+MARKET_SEP = ":"
+
+
+def split_market(symbol: str, default: str) -> tuple[str, str]:
+    """"perp:BTCUSDT" -> ("perp", "BTCUSDT"); a bare symbol is in the venue's first market."""
+    market, sep, bare = symbol.partition(MARKET_SEP)
+    return (market, bare) if sep else (default, symbol)
+
+
+def by_market(venue: Venue, symbols: list[str]) -> dict[str, list[str]]:
+    """Symbols grouped by market, in order. Venues whose markets share one native symbol space
+    on separate routes (Bybit: spot and linear both list "BTCUSDT") take "perp:BTCUSDT"."""
+    default = venue.markets[0]
+    groups: dict[str, list[str]] = {}
+    for sym in symbols:
+        market, bare = split_market(sym, default)
+        if market not in venue.markets:
+            raise ValueError(f"symbol {sym!r}: venue {venue.name!r} has no market {market!r}; "
+                             f"its markets: {', '.join(venue.markets)}")
+        if market != default and "market_for_path" not in venue.extra:
+            raise ValueError(f"symbol {sym!r}: venue {venue.name!r} names every market in its native "
+                             f"symbols; write the symbol without a market prefix")
+        groups.setdefault(market, []).append(bare)
+    return groups
+
+
 def plan(venue: Venue, symbols: list[str], channels: list[str] | None = None) -> list[ConnectionPlan]:
-    """The sockets for `symbols` x `channels` on `venue`, honouring its declared limits."""
+    """The sockets for `symbols` x `channels` on `venue`, honouring its declared limits.
+
+    A symbol may carry a market prefix ("perp:BTCUSDT") on venues that route markets to
+    separate endpoints; each market is planned and subscribed on its own sockets."""
     if not symbols:
         raise ValueError(f"no symbols given for venue {venue.name!r}")
     channels = list(channels or venue.channels)
@@ -59,11 +88,14 @@ def plan(venue: Venue, symbols: list[str], channels: list[str] | None = None) ->
     spacing = lim.connect_window_s / budget
     burst = max(1, budget // 10)        # a few may start together (Binance: 15 of 300 per 5 min)
     out: list[ConnectionPlan] = []
-    for shard in shards(list(symbols), channels, lim.streams_per_connection):
-        for path, msgs in venue.subscribe(shard, channels):
-            i = len(out)
-            # evenly spread: never more than `budget` initial connects in one window
-            delay = 0.0 if i < burst else round((i - burst + 1) * spacing, 6)
-            out.append(ConnectionPlan(i, path or "", _as_messages(msgs), tuple(shard),
-                                      tuple(channels), delay))
+    per_market = "market_for_path" in venue.extra
+    for market, market_symbols in by_market(venue, list(symbols)).items():
+        for shard in shards(market_symbols, channels, lim.streams_per_connection):
+            routes = venue.subscribe(shard, channels, market=market) if per_market else venue.subscribe(shard, channels)
+            for path, msgs in routes:
+                i = len(out)
+                # evenly spread: never more than `budget` initial connects in one window
+                delay = 0.0 if i < burst else round((i - burst + 1) * spacing, 6)
+                out.append(ConnectionPlan(i, path or "", _as_messages(msgs), tuple(shard),
+                                          tuple(channels), delay))
     return out

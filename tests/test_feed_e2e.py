@@ -159,13 +159,13 @@ AGE_ROTATION_VENUE, STALE_VENUE = "binance", "bybit"
 class Feed:
     """A worker subprocess feeding a ring from the shared simulator, and what the ring holds."""
 
-    def __init__(self, venue: str, sim, names=None, extra=()):
+    def __init__(self, venue: str, sim, names=None, extra=(), symbols=None):
         self.venue = venue
         self.sim = sim
         prefix = f"t{os.getpid()}-e2e-{venue}-"
         names = names or (lambda label: prefix + label)
         self.ring_name, self.reg_name, self.table_name = names("ring"), names("reg"), names("book")
-        self.symbols = self.sim.symbols(venue)[:2]
+        self.symbols = symbols or self.sim.symbols(venue)[:2]
         from feeds.planner import plan
         self.n_conns = len(plan(feeds.venue(venue), self.symbols))
         cmd = [sys.executable, "-c", "from tools.cli import main; main()", "feed", venue,

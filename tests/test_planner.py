@@ -96,3 +96,20 @@ def test_normalized_names():
     assert normalize("XBT/USD") == "XBT-USD"
     assert normalize("ETH_BTC") == "ETH-BTC"
     assert normalize("WEIRD") == "WEIRD"
+
+
+def test_market_prefixed_symbols_get_their_own_routes():
+    import feeds
+    from feeds.planner import plan
+    plans = plan(feeds.venue("bybit"), ["BTCUSDT", "ETHUSDT", "perp:BTCUSDT"], ["trades", "book"])
+    assert [(p.path, p.symbols) for p in plans] == [
+        ("/v5/public/spot", ("BTCUSDT", "ETHUSDT")), ("/v5/public/linear", ("BTCUSDT",))]
+
+
+def test_market_prefix_errors_name_the_problem():
+    import feeds
+    from feeds.planner import plan
+    with pytest.raises(ValueError, match="no market 'options'.*spot, perp"):
+        plan(feeds.venue("bybit"), ["options:BTCUSDT"])
+    with pytest.raises(ValueError, match="without a market prefix"):
+        plan(feeds.venue("okx"), ["perp:BTC-USDT-SWAP"])

@@ -13,7 +13,8 @@ from tools.errors import friendly
 @click.command()
 @click.argument("venue")
 @click.option("--symbols", "-s", required=True,
-              help="Comma-separated native symbols, e.g. BTCUSDT,ETHUSDT (OKX: BTC-USDT).")
+              help="Comma-separated native symbols, e.g. BTCUSDT,ETHUSDT (OKX: BTC-USDT, BTC-USDT-SWAP). "
+                   "Bybit's linear perpetuals share spot names: prefix them, perp:BTCUSDT.")
 @click.option("--ring", default=None, help="Ring to publish into (default: the venue name); created if absent.")
 @click.option("--url", default=None, help="Websocket base URL (default: the venue's live endpoint), "
                                           "e.g. ws://127.0.0.1:PORT from `tickring sim`.")

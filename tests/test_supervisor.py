@@ -380,3 +380,24 @@ def test_grade_names_match_the_compactor():
     from appliance import supervisor
     schema = pytest.importorskip("appliance.compactor.schema")
     assert supervisor.GRADES == tuple(schema.GRADES)
+
+
+def test_soak_recorder_reports_slopes_from_snapshots(monkeypatch):
+    from tools import bench_soak
+    clock = [0.0]
+    monkeypatch.setattr(bench_soak.time, "monotonic", lambda: clock[0])
+    rec = bench_soak.Recorder(warmup_s=60)
+    mb = 1 << 20
+    for i in range(0, 3600, 5):            # one hour: the worker grows 2 MB/h, the supervisor is flat
+        clock[0] = float(i)
+        rec({"rings": [{"counters": {"messages": i * 10}, "published": i * 20, "capacity": 1024, "record_size": 64}],
+             "processes": [{"name": "feed.x", "pid": 7, "restarts": 0, "recycles": 0,
+                            "memory": {"uss": int((10 + 2 * i / 3600) * mb), "pss": 12 * mb}},
+                           {"name": "supervisor", "pid": 1, "restarts": 0, "recycles": 0,
+                            "memory": {"uss": 20 * mb, "pss": 22 * mb}}],
+             "memory": {"pss": 34 * mb}})
+    out = rec.report(60, 100, ["x"])
+    assert abs(out["processes"]["feed.x"]["uss_slope_mb_per_h"] - 2.0) < 0.05
+    assert out["processes"]["supervisor"]["uss_slope_mb_per_h"] == 0.0
+    assert out["total_pss_mb_max"] == 34.0 and out["messages"] == 35950
+    assert out["targets"]["total_mb_le_250"] and not out["targets"]["uss_slope_lt_1mb_per_h"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from array import array
 import sys
 import time
 
@@ -41,8 +42,10 @@ class Recorder:
     def __init__(self, warmup_s: float, progress=None):
         self.t0 = time.monotonic()
         self.warmup_s = warmup_s
-        self.mem: dict[str, list[tuple[float, float, float]]] = {}   # name -> (t, uss MB, pss MB)
-        self.totals: list[tuple[float, float]] = []                   # (t, total PSS MB)
+        # samples live in the supervisor's process: flat arrays of doubles (24 B per sample)
+        # rather than tuples, so the recording itself does not show up as supervisor growth
+        self.mem: dict[str, array] = {}          # name -> t, uss MB, pss MB, t, uss MB, ...
+        self.totals = array("d")                 # t, total PSS MB, t, ...
         self.last: dict = {}
         self.first_msgs: tuple[float, int] | None = None
         self.progress = progress
@@ -63,12 +66,12 @@ class Recorder:
             if self._seen.get(p["name"]) == hash(key):
                 continue               # same memory sample as last second (sampled every few s)
             self._seen[p["name"]] = hash(key)
-            self.mem.setdefault(p["name"], []).append((t, mem["uss"] / MB, mem["pss"] / MB))
-        self.totals.append((t, snap.get("memory", {}).get("pss", 0) / MB))
+            self.mem.setdefault(p["name"], array("d")).extend((t, mem["uss"] / MB, mem["pss"] / MB))
+        self.totals.extend((t, snap.get("memory", {}).get("pss", 0) / MB))
         if self.progress and t >= self._next_progress:
             self._next_progress += 60.0
             self.progress(f"soak: {t / 60:.0f} min, {msgs:,} messages, "
-                          f"{self.totals[-1][1]:.0f} MB PSS besides the rings")
+                          f"{self.totals[-1]:.0f} MB PSS besides the rings")
 
     def report(self, minutes: float, instruments: int, venues: list[str]) -> dict:
         snap = self.last
@@ -76,7 +79,9 @@ class Recorder:
         msgs = sum(r["counters"]["messages"] for r in snap.get("rings", []))
         records = sum(r["published"] for r in snap.get("rings", []))
         procs = {}
-        for name, samples in self.mem.items():
+        mem = {name: list(zip(a[0::3], a[1::3], a[2::3])) for name, a in self.mem.items()}
+        totals = list(zip(self.totals[0::2], self.totals[1::2]))
+        for name, samples in mem.items():
             after = [s for s in samples if s[0] >= self.warmup_s] or samples[-1:]
             slope = slope_per_hour([(t, u) for t, u, _ in after])
             info = next((p for p in snap.get("processes", []) if p["name"] == name), {})
@@ -85,9 +90,9 @@ class Recorder:
                            "uss_slope_mb_per_h": None if slope is None else round(slope, 3),
                            "samples": len(after), "restarts": info.get("restarts", 0),
                            "recycles": info.get("recycles", 0)}
-        totals_after = [(t, v) for t, v in self.totals if t >= self.warmup_s and v > 0]
-        total_end = self.totals[-1][1] if self.totals else 0.0
-        total_max = max((v for _, v in self.totals), default=0.0)
+        totals_after = [(t, v) for t, v in totals if t >= self.warmup_s and v > 0]
+        total_end = totals[-1][1] if totals else 0.0
+        total_max = max((v for _, v in totals), default=0.0)
         total_slope = slope_per_hour(totals_after)
         slopes = [p["uss_slope_mb_per_h"] for p in procs.values() if p["uss_slope_mb_per_h"] is not None]
         rate = None

@@ -21,6 +21,7 @@ from tools.errors import friendly
 MB = 1 << 20
 TARGET_TOTAL_MB = 250.0
 TARGET_SLOPE_MB_H = 1.0
+SAMPLE_S = 5.0          # supervisor.memory_check_s of the soak
 
 
 def slope_per_hour(samples: list[tuple[float, float]]) -> float | None:
@@ -50,7 +51,7 @@ class Recorder:
         self.first_msgs: tuple[float, int] | None = None
         self.progress = progress
         self._next_progress = 60.0
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str, tuple] = {}
 
     def __call__(self, snap: dict) -> None:
         t = time.monotonic() - self.t0
@@ -62,10 +63,11 @@ class Recorder:
             mem = p.get("memory")
             if not mem or not p["pid"]:
                 continue
-            key = (p["name"], p["pid"], mem["uss"], mem["pss"])
-            if self._seen.get(p["name"]) == hash(key):
-                continue               # same memory sample as last second (sampled every few s)
-            self._seen[p["name"]] = hash(key)
+            key = hash((p["pid"], mem["uss"], mem["pss"]))
+            last = self._seen.get(p["name"])
+            if last is not None and last[0] == key and t - last[1] < SAMPLE_S:
+                continue               # the supervisor re-reads memory every few seconds only
+            self._seen[p["name"]] = (key, t)
             self.mem.setdefault(p["name"], array("d")).extend((t, mem["uss"] / MB, mem["pss"] / MB))
         self.totals.extend((t, snap.get("memory", {}).get("pss", 0) / MB))
         if self.progress and t >= self._next_progress:

@@ -238,6 +238,7 @@ class Connection:
             t.cancel()
         for s in (self.current, self.incoming):
             if s is not None:
+                s.retired = True       # frames picows still has buffered are not delivered after stop
                 s.close()
 
     # -- the task ----------------------------------------------------------------------------------

@@ -552,7 +552,10 @@ def run(config) -> None:
         _STOP["requested"] = True
     signal.signal(signal.SIGTERM, early)
     signal.signal(signal.SIGINT, early)
-    Compactor(config).run()
+    compactor = Compactor(config)
+    from appliance.gctune import after_startup
+    after_startup()          # the same GC discipline as the workers: collect, freeze, no gen-0 storms
+    compactor.run()
 
 
 def config_json(cfg: CompactorConfig) -> str:

@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pyarrow as pa
 
 from shm.record import RECORD, Flag, Kind, Status, concat
 from shm.ring import Ring
@@ -297,6 +298,9 @@ class VenueStream:
         self.buffer, self.candles, self.quality_rows = [], [], []
         self.rows = 0
         self.period = None
+        # pyarrow allocates through mimalloc, which keeps freed pages in its heaps: hand the
+        # buffers of the files just written back to the OS so USS tracks the live buffer
+        pa.default_memory_pool().release_unused()
 
     def close(self) -> None:
         if self.backfill is not None:

@@ -176,28 +176,40 @@ def snapshot_request(symbol: str) -> tuple[str, dict]:
     return "/api/v3/depth", {"symbol": symbol.upper(), "limit": 1000}
 
 
-def parse_snapshot(body: bytes) -> tuple[int, list, list]:
-    """{"lastUpdateId", "bids": [[p, q]], "asks": [[p, q]]} -> (lastUpdateId, bids, asks)."""
-    d = rest_json(body, "binance")
+def parse_depth(body: bytes, venue: str) -> tuple[int, list, list]:
+    """A Binance-family depth snapshot {"lastUpdateId", "bids": [[p, q]], "asks": [[p, q]]}
+    (spot /api/v3/depth, USD-M /fapi/v1/depth) -> (lastUpdateId, bids, asks)."""
+    d = rest_json(body, venue)
     return int(d["lastUpdateId"]), rest_levels(d["bids"]), rest_levels(d["asks"])
+
+
+def parse_snapshot(body: bytes) -> tuple[int, list, list]:
+    """GET /api/v3/depth -> (lastUpdateId, bids, asks)."""
+    return parse_depth(body, "binance")
 
 
 INSTRUMENTS_REQUEST = ("/api/v3/exchangeInfo", {})
 
 
-def parse_instruments(body: bytes) -> list[dict]:
-    """exchangeInfo -> trading symbols with PRICE_FILTER.tickSize and LOT_SIZE.stepSize."""
-    d = rest_json(body, "binance")
+def parse_exchange_info(body: bytes, venue: str, market_of) -> list[dict]:
+    """A Binance-family exchangeInfo -> trading symbols with PRICE_FILTER.tickSize and
+    LOT_SIZE.stepSize; market_of(symbol_entry) names the market ("spot", "perp", "future")."""
+    d = rest_json(body, venue)
     out = []
     for s in d["symbols"]:
         if s.get("status", "TRADING") != "TRADING":
             continue
         filters = s.get("filters", [])
         out.append({"symbol": s["symbol"], "base": s["baseAsset"], "quote": s["quoteAsset"],
-                    "market": "spot",
+                    "market": market_of(s),
                     "tick_size": filter_value(filters, "PRICE_FILTER", "tickSize"),
                     "lot_size": filter_value(filters, "LOT_SIZE", "stepSize")})
     return out
+
+
+def parse_instruments(body: bytes) -> list[dict]:
+    """GET /api/v3/exchangeInfo -> spot symbols."""
+    return parse_exchange_info(body, "binance", lambda s: "spot")
 
 
 def trades_request(symbol: str, from_id: int) -> tuple[str, dict]:

@@ -19,11 +19,11 @@ Markets: symbols with a delivery suffix ("BTCUSDT_250627") are "future", the res
 """
 from __future__ import annotations
 
-from .binance import BinanceDecoder, subscribe_messages
+from .binance import BinanceDecoder, parse_depth, parse_exchange_info, subscribe_messages
 from .decoder import BookEvent
 from .venue import Limits, Ping, Venue
 from .wire import (ASK, BID, BOOK, BUY, LIQUIDATION, MARK, MS, SELL, SIDES, SNAPSHOT,
-                   filter_value, num, rest_json, rest_levels)
+                   num, rest_json)
 
 
 class BinanceUsdmDecoder(BinanceDecoder):
@@ -106,9 +106,8 @@ def snapshot_request(symbol: str) -> tuple[str, dict]:
 
 
 def parse_snapshot(body: bytes) -> tuple[int, list, list]:
-    """{"lastUpdateId", "E", "T", "bids", "asks"} -> (lastUpdateId, bids, asks)."""
-    d = rest_json(body, "binance_usdm")
-    return int(d["lastUpdateId"]), rest_levels(d["bids"]), rest_levels(d["asks"])
+    """GET /fapi/v1/depth -> (lastUpdateId, bids, asks) (the body also carries "E", "T")."""
+    return parse_depth(body, "binance_usdm")
 
 
 INSTRUMENTS_REQUEST = ("/fapi/v1/exchangeInfo", {})
@@ -116,18 +115,9 @@ INSTRUMENTS_REQUEST = ("/fapi/v1/exchangeInfo", {})
 
 def parse_instruments(body: bytes) -> list[dict]:
     """exchangeInfo -> trading contracts: PERPETUAL => "perp", delivery contracts => "future"."""
-    d = rest_json(body, "binance_usdm")
-    out = []
-    for s in d["symbols"]:
-        if s.get("status", "TRADING") != "TRADING":
-            continue
-        filters = s.get("filters", [])
-        market = "perp" if s.get("contractType", "PERPETUAL") == "PERPETUAL" else "future"
-        out.append({"symbol": s["symbol"], "base": s["baseAsset"], "quote": s["quoteAsset"],
-                    "market": market,
-                    "tick_size": filter_value(filters, "PRICE_FILTER", "tickSize"),
-                    "lot_size": filter_value(filters, "LOT_SIZE", "stepSize")})
-    return out
+    return parse_exchange_info(
+        body, "binance_usdm",
+        lambda s: "perp" if s.get("contractType", "PERPETUAL") == "PERPETUAL" else "future")
 
 
 def trades_request(symbol: str, from_id: int) -> tuple[str, dict]:

@@ -2,23 +2,19 @@
 Bitget reproduces the docs' interleaving example and publishes signed int32."""
 from __future__ import annotations
 
-import json
-import os
 import zlib
 
 import pytest
 
 from feeds.checksum import (bitget_checksum, bitget_string, kraken_checksum, kraken_string,
                             matches, signed32)
+import wire_samples
 
-SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "wire-samples",
-                       "kraken_v2.json")
 
 
 @pytest.fixture(scope="module")
 def kraken_book():
-    with open(SAMPLES) as f:
-        doc = json.load(f)
+    doc = wire_samples.document("kraken_v2.json")
     snap = next(m["payload"] for m in doc["messages"]
                 if m["channel"] == "book" and m["kind"] == "snapshot")["data"][0]
     upd = next(m["payload"] for m in doc["messages"]

@@ -2,8 +2,6 @@
 (../shared/wire-samples/binance_spot.json) plus documented control messages."""
 from __future__ import annotations
 
-import json
-import os
 
 import orjson
 import pytest
@@ -11,16 +9,14 @@ import pytest
 from feeds import DecodeError, decoder_for, venue
 from feeds.binance import VENUE, BinanceDecoder
 from shm.record import Flag, Kind, Side
+import wire_samples
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "..", "shared", "wire-samples")
 MS = 1_000_000
 TS_RECV = 1_700_000_000_123_456_789
 
 
 def sample(channel_prefix: str, kind: str | None = None) -> dict:
-    with open(os.path.join(SAMPLES, "binance_spot.json")) as f:
-        doc = json.load(f)
+    doc = wire_samples.document("binance_spot.json")
     for m in doc["messages"]:
         if m["channel"].startswith(channel_prefix) and (kind is None or m["kind"] == kind):
             return m["payload"]
@@ -226,8 +222,7 @@ def test_rest_trades_documented_example():
 
 
 def _all_samples():
-    with open(os.path.join(SAMPLES, "binance_spot.json")) as f:
-        return [(m["channel"], m["kind"], m["payload"]) for m in json.load(f)["messages"]]
+    return [(m["channel"], m["kind"], m["payload"]) for m in wire_samples.document("binance_spot.json")["messages"]]
 
 
 @pytest.mark.parametrize("channel,kind,payload", _all_samples())

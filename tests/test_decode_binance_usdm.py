@@ -2,9 +2,7 @@
 examples (../shared/wire-samples/binance_usdm_futures.json) plus documented control messages."""
 from __future__ import annotations
 
-import json
 import math
-import os
 
 import orjson
 import pytest
@@ -12,16 +10,14 @@ import pytest
 from feeds import DecodeError, decoder_for, venue
 from feeds.binance_usdm import VENUE, BinanceUsdmDecoder
 from shm.record import Flag, Kind, Side
+import wire_samples
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "..", "shared", "wire-samples")
 MS = 1_000_000
 TS_RECV = 1_700_000_000_000_000_001
 
 
 def sample(channel_prefix: str) -> dict:
-    with open(os.path.join(SAMPLES, "binance_usdm_futures.json")) as f:
-        doc = json.load(f)
+    doc = wire_samples.document("binance_usdm_futures.json")
     for m in doc["messages"]:
         if m["channel"].startswith(channel_prefix):
             return m["payload"]
@@ -201,8 +197,7 @@ def test_rest_parsers_documented_examples():
 
 
 def _all_samples():
-    with open(os.path.join(SAMPLES, "binance_usdm_futures.json")) as f:
-        return [(m["channel"], m["payload"]) for m in json.load(f)["messages"]]
+    return [(m["channel"], m["payload"]) for m in wire_samples.document("binance_usdm_futures.json")["messages"]]
 
 
 @pytest.mark.parametrize("channel,payload", _all_samples())

@@ -3,8 +3,6 @@ the `books` seq/checksum events with raw level strings, control and malformed fr
 subscribe() and the REST parsers."""
 from __future__ import annotations
 
-import json
-import os
 
 import orjson
 import pytest
@@ -13,15 +11,13 @@ from feeds import DecodeError, decoder_for, venue
 from feeds.bitget import BitgetDecoder, parse_instruments, parse_trades, subscribe
 from feeds.checksum import bitget_checksum
 from shm.record import Flag, Kind, Side
+import wire_samples
 
-SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "wire-samples",
-                       "bitget_v2.json")
 
 
 @pytest.fixture(scope="module")
 def msgs():
-    with open(SAMPLES) as f:
-        doc = json.load(f)
+    doc = wire_samples.document("bitget_v2.json")
     return {m["channel"].split(" ")[0]: m["payload"] for m in doc["messages"]}
 
 

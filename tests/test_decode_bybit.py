@@ -2,9 +2,7 @@
 (../shared/wire-samples/bybit_v5.json) plus documented control messages."""
 from __future__ import annotations
 
-import json
 import math
-import os
 
 import orjson
 import pytest
@@ -13,16 +11,14 @@ from feeds import DecodeError, decoder_for, venue
 from feeds.bybit import VENUE, BybitDecoder
 from feeds.wire import id_from_str
 from shm.record import Flag, Kind, Side
+import wire_samples
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "..", "shared", "wire-samples")
 MS = 1_000_000
 TS_RECV = 1_700_000_000_000_000_777
 
 
 def sample(channel: str, kind: str) -> dict:
-    with open(os.path.join(SAMPLES, "bybit_v5.json")) as f:
-        doc = json.load(f)
+    doc = wire_samples.document("bybit_v5.json")
     for m in doc["messages"]:
         if m["channel"] == channel and m["kind"] == kind:
             return m["payload"]
@@ -278,8 +274,7 @@ def test_rest_trades_documented_example():
 
 
 def _all_samples():
-    with open(os.path.join(SAMPLES, "bybit_v5.json")) as f:
-        return [(m["channel"], m["payload"]) for m in json.load(f)["messages"]]
+    return [(m["channel"], m["payload"]) for m in wire_samples.document("bybit_v5.json")["messages"]]
 
 
 @pytest.mark.parametrize("channel,payload", _all_samples())

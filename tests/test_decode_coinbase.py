@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import calendar
 import json
-import os
 
 import orjson
 import pytest
@@ -12,9 +11,8 @@ import pytest
 from feeds import DecodeError, decoder_for, venue
 from feeds.coinbase import LOST, CoinbaseDecoder, parse_instruments, parse_trades, subscribe
 from shm.record import Flag, Kind, Side
+import wire_samples
 
-SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "wire-samples",
-                       "coinbase.json")
 
 
 def utc_ns(y, mo, d, h, mi, s, ns=0):
@@ -23,8 +21,7 @@ def utc_ns(y, mo, d, h, mi, s, ns=0):
 
 @pytest.fixture(scope="module")
 def msgs():
-    with open(SAMPLES) as f:
-        doc = json.load(f)
+    doc = wire_samples.document("coinbase.json")
     return {m["channel"]: m["payload"] for m in doc["messages"]}
 
 

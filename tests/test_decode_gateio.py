@@ -3,7 +3,6 @@ control and malformed frames, subscribe()/restamp and the REST parsers (snapshot
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import orjson
@@ -13,15 +12,13 @@ from feeds import DecodeError, decoder_for, venue
 from feeds.gateio import (GateioDecoder, ms_str_ns, parse_instruments, parse_snapshot, parse_trades,
                           restamp, snapshot_request, subscribe, trades_request)
 from shm.record import Flag, Kind, Side
+import wire_samples
 
-SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "wire-samples",
-                       "gateio_v4.json")
 
 
 @pytest.fixture(scope="module")
 def msgs():
-    with open(SAMPLES) as f:
-        doc = json.load(f)
+    doc = wire_samples.document("gateio_v4.json")
     return {m["channel"].split(" ")[0]: m["payload"] for m in doc["messages"]}
 
 

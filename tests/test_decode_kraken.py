@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import calendar
 import json
-import os
 
 import orjson
 import pytest
@@ -13,9 +12,8 @@ from feeds import DecodeError, decoder_for, venue
 from feeds.checksum import kraken_checksum
 from feeds.kraken import KrakenDecoder, parse_instruments, parse_trades, rest_pair, subscribe
 from shm.record import Flag, Kind, Side
+import wire_samples
 
-SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "wire-samples",
-                       "kraken_v2.json")
 
 
 def utc_ns(y, mo, d, h, mi, s, ns=0):
@@ -24,8 +22,7 @@ def utc_ns(y, mo, d, h, mi, s, ns=0):
 
 @pytest.fixture(scope="module")
 def msgs():
-    with open(SAMPLES) as f:
-        doc = json.load(f)
+    doc = wire_samples.document("kraken_v2.json")
     return [(m["channel"], m["kind"], m["payload"]) for m in doc["messages"]]
 
 

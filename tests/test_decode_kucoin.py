@@ -3,7 +3,6 @@ bullet-public token handshake, control and malformed frames, subscribe() and the
 from __future__ import annotations
 
 import json
-import os
 
 import orjson
 import pytest
@@ -12,15 +11,13 @@ from feeds import DecodeError, decoder_for, venue
 from feeds.kucoin import (KucoinDecoder, connect_url, parse_instruments, parse_snapshot,
                           parse_trades, subscribe)
 from shm.record import Flag, Kind, Side
+import wire_samples
 
-SAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "wire-samples",
-                       "kucoin.json")
 
 
 @pytest.fixture(scope="module")
 def msgs():
-    with open(SAMPLES) as f:
-        doc = json.load(f)
+    doc = wire_samples.document("kucoin.json")
     # market data keyed by the channel's first word; REST examples by kind (rest_snapshot/_token)
     return {(m["kind"] if m["kind"].startswith("rest") else m["channel"].split(" ")[0]): m["payload"]
             for m in doc["messages"]}

@@ -2,9 +2,7 @@
 (../shared/wire-samples/okx_v5.json) plus documented control messages."""
 from __future__ import annotations
 
-import json
 import math
-import os
 
 import orjson
 import pytest
@@ -12,16 +10,14 @@ import pytest
 from feeds import DecodeError, decoder_for, venue
 from feeds.okx import VENUE, OkxDecoder, market_of
 from shm.record import Flag, Kind, Side
+import wire_samples
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "..", "shared", "wire-samples")
 MS = 1_000_000
 TS_RECV = 1_700_000_000_000_000_999
 
 
 def sample(channel: str, kind: str) -> dict:
-    with open(os.path.join(SAMPLES, "okx_v5.json")) as f:
-        doc = json.load(f)
+    doc = wire_samples.document("okx_v5.json")
     for m in doc["messages"]:
         if m["channel"] == channel and m["kind"] == kind:
             return m["payload"]
@@ -273,8 +269,7 @@ def test_rest_trades_documented_example():
 
 
 def _all_samples():
-    with open(os.path.join(SAMPLES, "okx_v5.json")) as f:
-        return [(m["channel"], m["payload"]) for m in json.load(f)["messages"]]
+    return [(m["channel"], m["payload"]) for m in wire_samples.document("okx_v5.json")["messages"]]
 
 
 @pytest.mark.parametrize("channel,payload", _all_samples())

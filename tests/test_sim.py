@@ -20,9 +20,9 @@ import pytest
 from picows import WSListener, WSMsgType, ws_connect
 
 from feeds.sim import SimError, running, start_in_background
+import wire_samples
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "..", "shared", "wire-samples")
+SAMPLES = wire_samples.DIR
 VENUES = ["binance", "binance_usdm", "bybit", "okx"]
 
 
@@ -110,8 +110,7 @@ def _same(a, b) -> bool:
 
 
 def sample(venue_file: str, channel: str, kind: str | None = None) -> dict:
-    with open(os.path.join(SAMPLES, venue_file)) as f:
-        msgs = json.load(f)["messages"]
+    msgs = wire_samples.document(venue_file)["messages"]
     for m in msgs:
         if m["channel"] == channel and (kind is None or m["kind"] == kind):
             return m["payload"]
@@ -608,7 +607,7 @@ def test_book_deltas_rebuild_the_model_book_exactly(render):
 def test_a_client_that_does_not_read_pauses_the_flood_instead_of_growing_memory():
     import psutil
 
-    from feeds.sim.bench import _handshake, _send_text
+    from feeds.sim.bench import _handshake
     with running(["binance"], symbols=3, rate=0) as s:
         proc = psutil.Process(s.pid)
         sock = _handshake(s.port("binance"), "/stream?streams=btcusdt@trade/btcusdt@depth/ethusdt@depth")

@@ -6,8 +6,6 @@ Message shapes are compared with the documentation samples in ../shared/wire-sam
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
 import urllib.parse
 import urllib.request
@@ -22,9 +20,8 @@ from feeds.coinbase import LOST
 from feeds.decoder import InstrumentMap
 from feeds.sim import running
 from shm.record import Kind
+import wire_samples
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "..", "shared", "wire-samples")
 VENUES = ["coinbase", "kraken", "bitget", "gateio", "kucoin"]
 PATHS = {"coinbase": "/", "kraken": "/v2", "bitget": "/v2/ws/public", "gateio": "/ws/v4/"}
 
@@ -171,8 +168,7 @@ class Feed:
 
 
 def sample(venue_file: str, channel_prefix: str) -> dict:
-    with open(os.path.join(SAMPLES, venue_file)) as f:
-        for m in json.load(f)["messages"]:
+    for m in wire_samples.document(venue_file)["messages"]:
             if m["channel"].startswith(channel_prefix):
                 return m["payload"]
     raise KeyError(channel_prefix)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shm import Kind, Registry, Ring
-from shm.errors import ShmError
+from shm.errors import SegmentNotFound
 
 from test_feed_e2e import Feed, wait_for
 
@@ -26,7 +26,7 @@ def test_bybit_spot_and_linear_in_one_worker(shm_names):
                 feed.ring = feed.ring or Ring.attach(feed.ring_name)
                 feed.registry = feed.registry or Registry.attach(feed.reg_name)
                 return True
-            except ShmError:
+            except SegmentNotFound:
                 return False
         wait_for(mapped, 20, "the worker's ring and registry")
         feed.reader = feed.ring.reader("oldest", name="e2e")

@@ -193,15 +193,15 @@ class Feed:
             self.errlog.seek(0)
             raise AssertionError(f"the {self.venue} worker exited: {self.errlog.read()[-2000:]}")
         from feeds.book_table import BookTable
-        from shm.errors import ShmError
+        from shm.errors import SegmentNotFound
 
-        def mapped():                      # the worker may still be writing the headers
+        def mapped():                      # the worker creates ring, registry and table in turn
             try:
                 self.ring = self.ring or Ring.attach(self.ring_name)
                 self.registry = self.registry or Registry.attach(self.reg_name)
                 self.table = self.table or BookTable.attach(self.table_name)
                 return True
-            except ShmError:
+            except SegmentNotFound:
                 return False
         wait_for(mapped, 10, f"the {self.venue} segments to be complete")
         self.reader = self.ring.reader("oldest", name="e2e")

@@ -54,13 +54,14 @@ def _wait(cond, timeout, what):
 
 
 def _attach(name: str, timeout: float = 10.0) -> Ring:
-    """Attach a ring the worker is creating (its header may not be written yet)."""
-    from shm.errors import ShmError
+    """Attach the ring once the worker has created it (segments appear complete, atomically;
+    any other error is real and surfaces at once)."""
+    from shm.errors import RingNotFound
     end = time.monotonic() + timeout
     while True:
         try:
             return Ring.attach(name)
-        except ShmError:
+        except RingNotFound:
             if time.monotonic() > end:
                 raise
             time.sleep(0.01)

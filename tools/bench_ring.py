@@ -43,15 +43,21 @@ def _timed(fn, seconds: float) -> float:
             return done / (now - t0)
 
 
-def bench_write(name: str, seconds: float) -> dict:
-    ring = shm.Ring.create(name, capacity=1 << 16)
-    w = ring.writer(announce=False)
+def _single_writes(w):
+    """A unit of work for _timed: 1000 one-record publishes through Writer.write."""
     write = w.write
 
     def one_k():
         for i in range(1000):
             write(0, 0, 1, 1, 1, 0, 1.0, 1.0, i)
         return 1000
+    return one_k
+
+
+def bench_write(name: str, seconds: float) -> dict:
+    ring = shm.Ring.create(name, capacity=1 << 16)
+    w = ring.writer(announce=False)
+    one_k = _single_writes(w)
 
     rps = _timed(one_k, seconds)
     buf = bytearray(64)
@@ -171,12 +177,7 @@ def _fanout_consumer(name, cpu, ready, stop):
 def bench_fanout(name: str, seconds: float, consumers: int, cpus: list[int]) -> dict:
     ring = shm.Ring.create(name, capacity=1 << 16)
     w = ring.writer(announce=False)
-    write = w.write
-
-    def one_k():
-        for i in range(1000):
-            write(0, 0, 1, 1, 1, 0, 1.0, 1.0, i)
-        return 1000
+    one_k = _single_writes(w)
 
     old = os.sched_getaffinity(0)
     _pin(cpus[0])

@@ -17,17 +17,19 @@ compares. Bitget checksums its ORIGINAL price/size strings ("0.0500" is not "0.0
 - `last_levels[instrument]` = the raw data entry of that instrument's last book message (its
   "bids"/"asks" are the [[price_str, size_str], ...] lists as sent, in the order of its BOOK
   records; stored as parsed, no copy);
-- the decoder also keeps, per instrument, price -> raw level of every live `books` level
-  (LEVEL_STRINGS; replaced on a snapshot, size "0" removes), which book_checksum uses to turn
-  the keeper's float levels back into the venue's strings.
+- the decoder also keeps, per instrument, price -> "price_str:size_str" of every live `books`
+  level (LEVEL_STRINGS; replaced on a snapshot, size "0" removes), which book_checksum uses to
+  turn the keeper's float levels back into the venue's strings.
 Mismatch => resync (extra["resync_messages"](symbol) or a rotation).
 No REST seeding: the first push of `books` is the full book.
 """
 from __future__ import annotations
 
+from zlib import crc32
+
 from orjson import dumps, loads
 
-from .checksum import BITGET_LEVELS, bitget_checksum
+from .checksum import BITGET_LEVELS, bitget_checksum, signed32
 from .decoder import BookEvent, Decoder, DecodeError
 from .venue import Limits, Ping, Venue
 from .wire import (ASK, BID, BOOK, MALFORMED, MS, SIDES, SNAPSHOT, TRADE, fail, id_from_str,
@@ -38,13 +40,17 @@ CHANNEL_NAMES = {"trades": "trade", "quotes": "books1", "book": "books"}
 _MARKETS = {"SPOT": "spot", "spot": "spot"}
 
 
-# instrument -> (bid price -> raw [price_str, size_str], ask price -> raw level) of live levels
+# instrument -> (bid price -> "price_str:size_str", ask price -> "price_str:size_str") of live
+# levels: each level's piece of the checksum string, joined once when the level arrives
 LEVEL_STRINGS: dict[int, tuple[dict, dict]] = {}
 
 
 def _text(level, strings: dict) -> tuple[str, str]:
-    raw = strings.get(level[0])
-    return (raw[0], raw[1]) if raw is not None else (repr(level[0]), repr(level[1]))
+    piece = strings.get(level[0])
+    if piece is None:
+        return repr(level[0]), repr(level[1])
+    p, s = piece.split(":", 1)
+    return p, s
 
 
 def book_checksum(bids, asks, instrument: int) -> int:
@@ -52,6 +58,31 @@ def book_checksum(bids, asks, instrument: int) -> int:
     bm, am = LEVEL_STRINGS.get(instrument) or ({}, {})
     return bitget_checksum([_text(lv, bm) for lv in bids[:BITGET_LEVELS]],
                            [_text(lv, am) for lv in asks[:BITGET_LEVELS]])
+
+
+def _checksum_from_prices(bid_prices, ask_prices, bids, asks, instrument: int) -> int | None:
+    """book_checksum from the keeper's top prices: the level pieces joined in C (map, slice
+    assignment, join) instead of two tuples per level. None (=> book_checksum and its repr
+    fallback) when a level has no venue strings."""
+    strings = LEVEL_STRINGS.get(instrument)
+    if strings is None:
+        return None
+    bm, am = strings
+    try:
+        bt = list(map(bm.__getitem__, bid_prices[:BITGET_LEVELS]))
+        at = list(map(am.__getitem__, ask_prices[:BITGET_LEVELS]))
+    except KeyError:
+        return None
+    n = min(len(bt), len(at))
+    parts = [None] * (2 * n)
+    parts[0::2] = bt[:n]                 # bid1, ask1, bid2, ask2, ... then the longer side's rest
+    parts[1::2] = at[:n]
+    parts += bt[n:]
+    parts += at[n:]
+    return signed32(crc32(":".join(parts).encode()))
+
+
+book_checksum.from_prices = _checksum_from_prices   # the keeper's fast variant (feeds/book.py)
 
 
 class BitgetDecoder(Decoder):
@@ -125,19 +156,21 @@ class BitgetDecoder(Decoder):
                     strings = LEVEL_STRINGS[inst] = ({}, {})
                 bm, am = strings
                 for lv in bids:
-                    p = float(lv[0])
-                    z = float(lv[1])
+                    ps, zs = lv[0], lv[1]
+                    p = float(ps)
+                    z = float(zs)
                     add(BOOK, inst, ts, ts_recv, BID, flags, p, z, seq)
                     if z:
-                        bm[p] = lv
+                        bm[p] = f"{ps}:{zs}"
                     else:
                         bm.pop(p, None)
                 for lv in asks:
-                    p = float(lv[0])
-                    z = float(lv[1])
+                    ps, zs = lv[0], lv[1]
+                    p = float(ps)
+                    z = float(zs)
                     add(BOOK, inst, ts, ts_recv, ASK, flags, p, z, seq)
                     if z:
-                        am[p] = lv
+                        am[p] = f"{ps}:{zs}"
                     else:
                         am.pop(p, None)
             else:

@@ -46,6 +46,10 @@ _FLAGS = struct.Struct("<H")
 FLAGS_OFFSET = 30
 
 APPLY, DROP, GAP, RESET = 0, 1, 2, 3
+# Rule.check as small ints for BookKeeper.check's fast path
+_K_NONE, _K_LOST, _K_RANGE, _K_PREV, _K_INCREMENT, _K_PREV_OPT = range(6)
+_FAST_KIND = {"none": _K_NONE, "lost": _K_LOST, "range": _K_RANGE, "prev": _K_PREV,
+              "increment": _K_INCREMENT, "prev_opt": _K_PREV_OPT}
 SYNCED, WAITING = 0, 1
 MAX_BUFFERED = 20_000          # deltas held per instrument while a snapshot is fetched
 LOST = -2                      # BookEvent.prev from a decoder that saw messages lost
@@ -185,6 +189,13 @@ class Book:
         ap = sorted(asks)[:n] if len(asks) <= 8 * n else heapq.nsmallest(n, asks)
         return [(p, bids[p]) for p in bp], [(p, asks[p]) for p in ap]
 
+    def top_prices(self, n: int) -> tuple[list[float], list[float]]:
+        """The best n prices of each side, best first (what a checksum walks; no tuples)."""
+        bids, asks = self.bids, self.asks
+        bp = sorted(bids, reverse=True)[:n] if len(bids) <= 8 * n else heapq.nlargest(n, bids)
+        ap = sorted(asks)[:n] if len(asks) <= 8 * n else heapq.nsmallest(n, asks)
+        return bp, ap
+
     def sorted_levels(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """Every level, best first."""
         return ([(p, self.bids[p]) for p in sorted(self.bids, reverse=True)],
@@ -241,6 +252,14 @@ class BookKeeper:
         self.clock = clock
         self._batch = RecordBatch(256)
         self.gaps = self.resyncs = self.crossings = self.checksum_errors = 0
+        # a checksum hook may carry a faster variant taking the top prices and the book's
+        # dicts (`hook.from_prices(bid_prices, ask_prices, bids, asks, instrument) -> int`, or
+        # None to fall back to the hook itself): no (price, size) tuples per level per message
+        self._checksum_prices = getattr(checksum, "from_prices", None)
+        # check()'s in-sync fast path: the rule as a small int, and whether _after_apply has
+        # anything to do beyond the crossed check (truncate, checksum)
+        self._fast = _FAST_KIND[self.rule.check]
+        self._plain = not self.rule.truncate and checksum is None
 
     # -- bookkeeping helpers -----------------------------------------------------------------
     def book(self, instrument: int) -> Book:
@@ -267,11 +286,46 @@ class BookKeeper:
         drops = None
         books = self.books
         verdict_of = self._verdict
+        kind = self._fast
+        reset_on_one = self.rule.reset_on_one
+        plain = self._plain
         for ev in events:
-            b = books.get(ev.instrument)
+            inst, start, end, snapshot, first, last, prev, _ = ev
+            b = books.get(inst)
             if b is None:
-                b = self.book(ev.instrument)
-            resync = ev.snapshot and b.after_gap and b.state == WAITING
+                b = self.book(inst)
+            if not snapshot and b.state == SYNCED:
+                # the common case, a delta in sequence on a synced book: the APPLY outcomes of
+                # _verdict without its call; anything else (DROP, GAP, RESET, fresh) takes it
+                if kind == _K_NONE:
+                    ok = True
+                elif kind == _K_LOST:
+                    ok = prev != LOST
+                elif last >= 0 and not b.fresh:
+                    last_id = b.last_id
+                    ok = False
+                    if last_id >= 0 and not (reset_on_one and last == 1):
+                        k = kind
+                        if k == _K_PREV_OPT:
+                            k = _K_PREV if prev >= 0 else _K_INCREMENT
+                        if k == _K_RANGE:
+                            ok = last_id < last and first <= last_id + 1
+                        elif k == _K_PREV:
+                            ok = prev == last_id
+                        else:
+                            ok = last == last_id + 1
+                        if ok:
+                            b.last_id = last
+                else:
+                    ok = False
+                if ok:
+                    b.apply_records(buf, start, end)
+                    if not plain or b.crossed or b.best_bid >= b.best_ask:
+                        self._after_apply(b, ev, buf)
+                    elif self.table is not None:
+                        self.dirty.add(inst)
+                    continue
+            resync = snapshot and b.after_gap and b.state == WAITING
             verdict = verdict_of(b, ev)
             if verdict == APPLY:
                 if ev.snapshot:
@@ -358,8 +412,7 @@ class BookKeeper:
         if self.rule.truncate:
             b.truncate(self.depth)
         if self.checksum is not None and ev.checksum is not None and self._checksum_due(b):
-            bids, asks = b.top(self.depth)
-            if self.checksum(bids, asks, b.instrument) != ev.checksum:
+            if self._local_checksum(b) != ev.checksum:
                 self.checksum_errors += 1
                 self._status(Status.CHECKSUM, b.instrument, float(ev.checksum), 0.0)
                 self._gap(b, ev, buf, status=False)
@@ -375,6 +428,17 @@ class BookKeeper:
         b.crossed = crossed
         if self.table is not None:
             self.dirty.add(b.instrument)
+
+    def _local_checksum(self, b: Book) -> int:
+        """The venue checksum of our book (the hook's fast variant when it has one)."""
+        fast = self._checksum_prices
+        if fast is not None:
+            bp, ap = b.top_prices(self.depth)
+            value = fast(bp, ap, b.bids, b.asks, b.instrument)
+            if value is not None:
+                return value
+        bids, asks = b.top(self.depth)
+        return self.checksum(bids, asks, b.instrument)
 
     def _checksum_due(self, b: Book) -> bool:
         if not self.checksum_interval_ns:

@@ -25,9 +25,11 @@ extra["resync_messages"](symbol) or a connection rotation).
 """
 from __future__ import annotations
 
+from zlib import crc32
+
 from orjson import dumps, loads
 
-from .checksum import kraken_checksum
+from .checksum import KRAKEN_LEVELS, kraken_checksum
 from .decoder import BookEvent, Decoder, DecodeError
 from .isotime import iso_ns
 from .venue import Limits, Ping, Venue
@@ -78,6 +80,45 @@ def book_checksum(bids, asks, instrument: int) -> int:
     """The book keeper's checksum hook: (bids, asks) best first as (price, qty) floats."""
     pd, qd = _INST_PRECISION.get(instrument, (8, 8))
     return kraken_checksum(asks, bids, pd, qd)
+
+
+# field text per decimals: value -> _kraken_field(value, decimals). The top-10 levels of a book
+# barely change between messages, so the 40 fixed-precision formats per message become dict hits
+_FIELDS: dict[int, dict[float, str]] = {}
+_FIELDS_MAX = 1 << 16
+
+
+def _field_texts(values: list, decimals: int) -> list:
+    """[kraken_field(v, decimals) for v in values], memoized (the checksum's hot part)."""
+    cache = _FIELDS.get(decimals)
+    if cache is None or len(cache) > _FIELDS_MAX:
+        cache = _FIELDS[decimals] = {}
+    texts = list(map(cache.get, values))
+    if None in texts:
+        for i, t in enumerate(texts):
+            if t is None:
+                v = values[i]
+                t = texts[i] = f"{v:.{decimals}f}".replace(".", "").lstrip("0")
+                cache[v] = t
+    return texts
+
+
+def _checksum_from_prices(bid_prices, ask_prices, bids, asks, instrument: int) -> int:
+    """book_checksum from the keeper's top prices and its price -> size dicts: the same
+    string as kraken_checksum(asks, bids, ...) (top 10 asks then bids, price then qty)."""
+    pd, qd = _INST_PRECISION.get(instrument, (8, 8))
+    ap = ask_prices[:KRAKEN_LEVELS]
+    bp = bid_prices[:KRAKEN_LEVELS]
+    prices = ap + bp
+    sizes = list(map(asks.__getitem__, ap))
+    sizes += map(bids.__getitem__, bp)
+    parts = [None] * (2 * len(prices))
+    parts[0::2] = _field_texts(prices, pd)
+    parts[1::2] = _field_texts(sizes, qd)
+    return crc32("".join(parts).encode()) & 0xFFFFFFFF
+
+
+book_checksum.from_prices = _checksum_from_prices   # the keeper's fast variant (feeds/book.py)
 
 
 class KrakenDecoder(Decoder):

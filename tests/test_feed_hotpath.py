@@ -1,0 +1,206 @@
+"""The feed hot path's shortcuts give exactly what the plain code gives.
+
+- the checksum hooks' fast variants (`book_checksum.from_prices`) against the hooks themselves;
+- BookKeeper.check's in-sync fast path against the full _verdict path, rule by rule;
+- RecordBatch.reserve and the inline LAST byte against add()/mark_last().
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+import feeds
+from feeds import bitget, kraken
+from feeds.book import BookKeeper, Book, RULES
+from feeds.decoder import BookEvent
+from shm.batch import LAST, LAST_BYTE_FROM_END, RecordBatch, pack_level
+from shm.record import Flag, Kind, Side
+
+
+def _random_book(rnd: random.Random, n_bids: int, n_asks: int) -> Book:
+    b = Book(1)
+    mid = 100.0
+    for i in range(n_bids):
+        b.bids[round(mid - 0.01 * (i + 1) - rnd.randrange(3) * 0.001, 3)] = round(rnd.uniform(0.001, 9), 5)
+    for i in range(n_asks):
+        b.asks[round(mid + 0.01 * (i + 1) + rnd.randrange(3) * 0.001, 3)] = round(rnd.uniform(0.001, 9), 5)
+    return b
+
+
+@pytest.mark.parametrize("n_bids,n_asks", [(0, 0), (3, 0), (0, 4), (12, 7), (30, 30), (25, 40)])
+def test_kraken_fast_checksum_equals_hook(n_bids, n_asks):
+    rnd = random.Random(n_bids * 100 + n_asks)
+    kraken._INST_PRECISION[1] = (3, 5)
+    for _ in range(20):
+        b = _random_book(rnd, n_bids, n_asks)
+        bids, asks = b.top(25)
+        bp, ap = b.top_prices(25)
+        want = kraken.book_checksum(bids, asks, 1)
+        assert kraken.book_checksum.from_prices(bp, ap, b.bids, b.asks, 1) == want
+        # memoized texts: a second call (cache hits) gives the same
+        assert kraken.book_checksum.from_prices(bp, ap, b.bids, b.asks, 1) == want
+
+
+@pytest.mark.parametrize("n_bids,n_asks", [(0, 0), (5, 0), (0, 5), (30, 20), (20, 30), (25, 25)])
+def test_bitget_fast_checksum_equals_hook(n_bids, n_asks):
+    rnd = random.Random(n_bids * 100 + n_asks)
+    b = _random_book(rnd, n_bids, n_asks)
+    # venue strings with trailing zeros the floats do not keep
+    bitget.LEVEL_STRINGS[7] = ({p: f"{p:.4f}:{s:.6f}" for p, s in b.bids.items()},
+                               {p: f"{p:.4f}:{s:.6f}" for p, s in b.asks.items()})
+    bids, asks = b.top(25)
+    bp, ap = b.top_prices(25)
+    assert bitget.book_checksum.from_prices(bp, ap, b.bids, b.asks, 7) == bitget.book_checksum(bids, asks, 7)
+    if bp:                       # a level without venue strings: the hook's repr fallback decides
+        del bitget.LEVEL_STRINGS[7][0][bp[0]]
+        assert bitget.book_checksum.from_prices(bp, ap, b.bids, b.asks, 7) is None
+    bitget.LEVEL_STRINGS.pop(7, None)
+
+
+def test_bitget_level_strings_are_the_venue_text():
+    dec = bitget.BitgetDecoder()
+    dec.decode(b'{"action":"snapshot","arg":{"instType":"SPOT","channel":"books","instId":"BTCUSDT"},'
+               b'"data":[{"asks":[["27000.50","0.0500"]],"bids":[["26999.0","1.10"]],"seq":1,"ts":"1"}]}')
+    inst = dec.instruments.id("BTCUSDT", "spot")
+    bm, am = bitget.LEVEL_STRINGS[inst]
+    assert bm == {26999.0: "26999.0:1.10"} and am == {27000.5: "27000.50:0.0500"}
+    assert bitget.book_checksum([(26999.0, 1.1)], [(27000.5, 0.05)], inst) == \
+        bitget.bitget_checksum([("26999.0", "1.10")], [("27000.50", "0.0500")])
+
+
+def _general(keeper, ev, buf):
+    """BookKeeper.check's general branch for one event (a copy of its semantics via _verdict)."""
+    from feeds.book import APPLY, RESET, GAP, WAITING, _or_flags
+    b = keeper.book(ev.instrument)
+    resync = ev.snapshot and b.after_gap and b.state == WAITING
+    verdict = keeper._verdict(b, ev)
+    if verdict == APPLY:
+        if ev.snapshot:
+            b.clear()
+            if resync:
+                _or_flags(buf, ev.start, ev.end, Flag.RESYNCED)
+        b.apply_records(buf, ev.start, ev.end)
+        keeper._after_apply(b, ev, buf)
+    elif verdict == RESET:
+        b.clear()
+        b.apply_records(buf, ev.start, ev.end)
+        _or_flags(buf, ev.start, ev.end, Flag.SNAPSHOT)
+        keeper._after_apply(b, ev, buf)
+    else:
+        if verdict == GAP:
+            keeper._gap(b, ev, buf)
+        elif b.state == WAITING and keeper.rule.seed == "rest" and not ev.snapshot:
+            keeper._hold(b, ev, buf)
+        if ev.end > ev.start:
+            return [(ev.start, ev.end)]
+    return None
+
+
+class _Writer:
+    def __init__(self):
+        self.status_calls = []
+
+    def status(self, code, instrument, a, b):
+        self.status_calls.append((int(code), instrument, a, b))
+
+    def publish_buffer(self, buf, n):
+        self.status_calls.append(("book", bytes(buf[:n * 64])))
+
+
+def _events(rnd: random.Random, rule_name: str, n: int):
+    """A stream of one instrument's book messages: snapshot, then deltas with the rule's ids,
+    some stale, some skipped, some out of range, crossing prices now and then."""
+    seq = 100
+    out = []
+    for i in range(n):
+        snap = i == 0 or rnd.random() < 0.03
+        step = rnd.choice([1, 1, 1, 1, 1, 2, 0, -1, 3])
+        first = seq + 1
+        seq = seq + step if not snap else seq + 1
+        last = seq
+        prev = first - 1 if rnd.random() < 0.85 else rnd.choice((first - 2, first))
+        if rule_name == "lost":
+            prev = -2 if rnd.random() < 0.05 else -1
+        if rule_name == "bybit" and rnd.random() < 0.02:
+            last = first = 1
+        levels = []
+        for _ in range(rnd.randrange(0, 4)):
+            side = rnd.choice((1, 2))
+            price = round(100 + (rnd.uniform(-2, 0.3) if side == 1 else rnd.uniform(-0.3, 2)), 1)
+            size = rnd.choice((0.0, round(rnd.uniform(0.1, 5), 2)))
+            levels.append((side, price, size))
+        out.append((snap, first, last, prev, levels))
+    return out
+
+
+@pytest.mark.parametrize("rule_name", sorted(r for r in RULES if r))
+def test_keeper_fast_path_matches_general_path(rule_name):
+    rnd = random.Random(rule_name)
+    stream = _events(rnd, "lost" if RULES[rule_name].check == "lost" else rule_name, 400)
+    results = []
+    for fast in (True, False):
+        w = _Writer()
+        keeper = BookKeeper(rule_name, writer=w, clock=lambda: 1)
+        seen = []
+        for snap, first, last, prev, levels in stream:
+            batch = RecordBatch(8)
+            for side, price, size in levels:
+                batch.add(Kind.BOOK, 1, 0, 0, side, Flag.SNAPSHOT if snap else 0, price, size, last)
+            ev = BookEvent(1, 0, batch.n, snap, first, last, prev, None)
+            if keeper.rule.seed == "rest" and snap:
+                keeper.rest_snapshot(1, last, [], [])
+                continue
+            drops = keeper.check([ev], batch.buf) if fast else _general(keeper, ev, batch.buf)
+            b = keeper.books[1]
+            seen.append((drops, bytes(batch.buf[:batch.n * 64]), sorted(b.bids.items()),
+                         sorted(b.asks.items()), b.last_id, b.state, b.crossed, b.fresh))
+        results.append((seen, w.status_calls, keeper.gaps, keeper.crossings))
+    assert results[0] == results[1]
+    assert any(s[0] is None for s in results[0][0])          # the stream exercised applies ...
+    assert results[0][2] > 0 or rule_name in ("kraken", "") # ... and gaps where a rule has them
+
+
+def test_reserve_and_inline_last_match_add_and_mark_last():
+    a = RecordBatch(2)
+    b = RecordBatch(2)
+    for i in range(5):
+        a.add(Kind.BOOK, 3, 10, 20, Side.BID, 0, 1.5 + i, 2.0, 7)
+        buf = b.reserve(1)
+        pack_level(buf, b.n << 6, 0, 10, 20, 3, int(Kind.BOOK), int(Side.BID), 0, 1.5 + i, 2.0, 0.0, 7)
+        b.n += 1
+    a.mark_last()
+    b.buf[(b.n << 6) - LAST_BYTE_FROM_END] |= LAST
+    assert a.n == b.n == 5 and b.cap >= 5
+    assert bytes(a.buf[:a.n * 64]) == bytes(b.buf[:b.n * 64])
+    arr = b.array()
+    assert list(arr["flags"]) == [0, 0, 0, 0, int(Flag.LAST)]
+    assert np.allclose(arr["price"], [1.5, 2.5, 3.5, 4.5, 5.5])
+
+
+def _levels(n: int, base: float) -> list:
+    return [[f"{base + i * 0.01:.2f}", f"{1 + i % 7}.5"] for i in range(n)]
+
+
+BIG = {     # venue -> a book frame of 1500 + 1500 levels (the batch starts at 1024 records)
+    "binance": lambda b, a: {"stream": "btcusdt@depth@100ms", "data": {
+        "e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 5, "u": 9, "b": b, "a": a}},
+    "binance_usdm": lambda b, a: {"stream": "btcusdt@depth@100ms", "data": {
+        "e": "depthUpdate", "E": 1, "T": 1, "s": "BTCUSDT", "U": 5, "u": 9, "pu": 4, "b": b, "a": a}},
+}
+
+
+@pytest.mark.parametrize("venue", sorted(BIG))
+def test_decoders_grow_their_batch_for_big_messages(venue):
+    """A message with more levels than the batch holds decodes whole: reserve() grows it."""
+    import orjson
+    bids, asks = _levels(1500, 100.0), _levels(1500, 200.0)
+    dec = feeds.decoder_for(venue)
+    arr = dec.decode(orjson.dumps(BIG[venue](bids, asks)), 5)
+    assert len(arr) == 3000
+    assert list(arr["side"][:1500]) == [int(Side.BID)] * 1500
+    assert arr["price"][1499] == pytest.approx(114.99) and arr["price"][1500] == pytest.approx(200.0)
+    assert list(arr["flags"]).count(int(Flag.LAST)) == 1 and arr["flags"][-1] == int(Flag.LAST)
+    (ev,) = dec.book_events
+    assert (ev.start, ev.end) == (0, 3000) and type(ev) is BookEvent

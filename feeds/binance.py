@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from orjson import dumps, loads
 
+from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
+
 from .decoder import BookEvent, DecodeError, Decoder
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, BUY, MALFORMED, MS, SELL, SNAPSHOT, TRADE,
+from .wire import (ASK, BID, BOOK, BUY, MALFORMED, MS, QUOTE, SELL, SNAPSHOT, TNEW, TRADE,
                    fail, filter_value, rest_json, rest_levels)
 
 
@@ -68,25 +70,34 @@ class BinanceDecoder(Decoder):
                     self._payload(msg, None, ts_recv)
         except MALFORMED as e:
             raise fail(self, n0, nb0, self.venue, e) from None
-        if out.n > n0:
-            out.mark_last()
+        n = out.n
+        if n > n0:
+            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
 
     def _payload(self, d: dict, stream: str | None, ts_recv: int) -> None:
+        # records are packed inline (shm/batch.py): RecordBatch.add() per record is a call too many
         e = d.get("e")
-        add = self.out.add
-        if e == "trade":
+        if e == "trade" or e == "aggTrade":
             s = d["s"]
-            add(TRADE, self._ids.get(s) or self._inst(s), int(d["T"]) * MS, ts_recv,
-                SELL if d["m"] else BUY, 0, float(d["p"]), float(d["q"]), d["t"])
-        elif e == "aggTrade":
-            s = d["s"]
-            add(TRADE, self._ids.get(s) or self._inst(s), int(d["T"]) * MS, ts_recv,
-                SELL if d["m"] else BUY, 0, float(d["p"]), float(d["q"]), d["a"])
+            inst = self._ids.get(s) or self._inst(s)
+            out = self.out
+            n = out.n
+            pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, int(d["T"]) * MS,
+                       ts_recv, inst, TRADE, SELL if d["m"] else BUY, 0, float(d["p"]),
+                       float(d["q"]), 0.0, d["t"] if e == "trade" else d["a"])
+            out.n = n + 1
         elif e == "depthUpdate":
             self._depth(d, stream, ts_recv)
         elif e is None:
             if "u" in d and "b" in d and "A" in d:            # spot bookTicker: no "e"
-                self._book_ticker(d, ts_recv)
+                s = d["s"]
+                inst = self._ids.get(s) or self._inst(s)
+                out = self.out
+                n = out.n
+                pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0,
+                           int(d.get("E", 0)) * MS, ts_recv, inst, QUOTE, 0, 0,
+                           float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]))
+                out.n = n + 1
             elif "lastUpdateId" in d:                       # spot partial depth: no "e"
                 self._partial(d, stream, ts_recv)
             elif "result" in d or "code" in d:              # SUBSCRIBE ack / error
@@ -110,17 +121,25 @@ class BinanceDecoder(Decoder):
 
     def _depth(self, d: dict, stream: str | None, ts_recv: int) -> None:
         out = self.out
-        add = out.add
-        inst = self._inst(d["s"])
+        s = d["s"]
+        inst = self._ids.get(s) or self._inst(s)
         ts = int(d["E"]) * MS
         u = d["u"]
+        bids = d["b"]
+        asks = d["a"]
         start = out.n
-        for lv in d["b"]:
-            add(BOOK, inst, ts, ts_recv, BID, 0, float(lv[0]), float(lv[1]), u)
-        for lv in d["a"]:
-            add(BOOK, inst, ts, ts_recv, ASK, 0, float(lv[0]), float(lv[1]), u)
-        self.book_events.append(BookEvent(inst, start, out.n, False, d["U"], u,
-                                          d["pu"] if self.has_prev else -1, None))
+        k = len(bids) + len(asks)
+        buf = out.buf if start + k <= out.cap else out.reserve(k)
+        off = start << 6
+        for lv in bids:
+            pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, BID, 0, float(lv[0]), float(lv[1]), 0.0, u)
+            off += 64
+        for lv in asks:
+            pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, ASK, 0, float(lv[0]), float(lv[1]), 0.0, u)
+            off += 64
+        end = out.n = off >> 6
+        self.book_events.append(TNEW(BookEvent, (inst, start, end, False, d["U"], u,
+                                                 d["pu"] if self.has_prev else -1, None)))
 
     def _partial(self, d: dict, stream: str | None, ts_recv: int) -> None:
         if stream is None:

@@ -2,6 +2,11 @@
 
 A decoder appends the records of one websocket frame here with plain struct packing (no numpy
 call per message); the worker hands the buffer to `Writer.publish_buffer` and clears it.
+
+The hottest decoder paths skip the add() call (a Python call per record costs as much as the
+pack itself): `buf = batch.reserve(k)`, then `pack_level(buf, n << 6, 0, ...)` per record at
+n = batch.n, n + 1, ..., then `batch.n = n`; the last record of a message gets LAST with
+`buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST` (what mark_last() does).
 """
 from __future__ import annotations
 
@@ -11,6 +16,14 @@ from .record import PACK_LEVEL, PACK_QUOTE, RECORD, RECORD_SIZE, Flag, Kind
 
 _LAST = int(Flag.LAST)    # plain ints: IntFlag/IntEnum arithmetic costs microseconds per call
 _QUOTE = int(Kind.QUOTE)
+assert RECORD_SIZE == 64 and _LAST < 256   # record n at n << 6; LAST lives in the flags' low byte
+
+pack_level = PACK_LEVEL.pack_into   # (buf, offset, seq, ts_event, ts_recv, instrument, kind, side,
+                                    #  flags, price, size, extra, id)
+pack_quote = PACK_QUOTE.pack_into   # (buf, offset, seq, ts_event, ts_recv, instrument, kind, side,
+                                    #  flags, bid_price, bid_size, ask_price, ask_size)
+LAST = _LAST
+LAST_BYTE_FROM_END = RECORD_SIZE - 30   # the flags' low byte of the last of n records: (n << 6) - 34
 
 
 class RecordBatch:
@@ -31,6 +44,12 @@ class RecordBatch:
     def _grow(self) -> None:
         self.buf.extend(bytes(len(self.buf)))
         self.cap *= 2
+
+    def reserve(self, k: int) -> bytearray:
+        """Room for k more records; returns the buffer to pack them into (growing moves it)."""
+        while self.n + k > self.cap:
+            self._grow()
+        return self.buf
 
     def add(self, kind: int, instrument: int, ts_event: int, ts_recv: int, side: int, flags: int,
             price: float, size: float, id: int = 0, extra: float = 0.0) -> None:

@@ -160,6 +160,11 @@ class Coinbase(VenueProtocol):
             for s, _, _ in lst:
                 _send_seq(s, head, tail)
 
+    def replayed(self) -> None:
+        books = self.engine.books
+        for key in self.sent_uid:
+            self.sent_uid[key] = books[key].uid
+
     def on_book(self, book, ev, ts_ms: int) -> None:
         first, last, _prev, bch, ach, _top = ev
         sent = self.sent_uid.get(book.key)

@@ -11,21 +11,56 @@ simulator must never buffer without bound).
 Rates: `rate` events/s for this venue (0 = flood: as fast as the clients read, only while some
 connection is subscribed). An event is one trade or one book change; it becomes one frame per
 subscribed channel and connection.
+
+Flood replay (the default flood; TICKRING_SIM_FLOOD=live turns it off): live rendering costs a
+few microseconds of Python per frame, less than a feed worker needs to be measured at its limit.
+So the flood renders a *closed* cycle (CYCLE_EVENTS events, then one delta per book back to the
+levels it started from) three times from the same model state (all three are sent: they are
+real, contiguous data), makes a template per connection of the last two (feeds/sim/replay.py)
+and then replays it with ids, sequence numbers and clocks advanced, for at most REBUILD_S
+seconds; then the model walks on live for a batch and a new cycle is rendered. Any change of
+connections or subscriptions, a fault, or a pending gap/wick ends the replay at once. Counters
+(update ids, trade ids, sequence numbers) advance per replayed cycle, so a REST snapshot taken
+between cycles matches the stream; the REST trade history is filled in when read (sync()).
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import sys
 import time
 import zlib
 
 from .market import Book, Instrument
 from .protocol import Session, VenueProtocol, protocol_class
+from .replay import Template, Unusable
 
 TRADE_SHARE = 0.35        # share of events that are trades (the rest are book changes)
 FLOOD_BATCH = 512         # events per batch when flooding
 MAX_BATCH = 4096          # events per batch when catching up with a rate
 PICKS = 1 << 16           # pre-drawn instrument choices (weighted), cycled
+CYCLE_EVENTS = 1024       # events of one replayed flood cycle
+REBUILD_S = 1.0           # a replayed cycle is re-rendered from the live model this often
+
+
+class Replay:
+    """The flood cycle being replayed: per-connection templates and per-cycle counter steps."""
+    __slots__ = ("version", "templates", "steps", "sdata", "trades", "events", "k", "kmax", "until",
+                 "synced", "last_ts")
+
+    def __init__(self, version, templates, steps, sdata, trades, events, kmax, until, ts_ms):
+        self.version = version
+        self.templates = templates    # [(session, Template)]
+        self.steps = steps            # [(book, d_uid, d_nmsg, d_trades)]
+        self.sdata = sdata            # [(session, [(data key, delta)])]
+        self.trades = trades          # [(book, d_trades, trades of the last rendering)]
+        self.events = events
+        self.k = 0                    # cycles replayed
+        self.kmax = kmax
+        self.until = until
+        self.synced = 0               # cycles whose trades are in the books' history
+        self.last_ts = ts_ms
 
 
 class Engine:
@@ -76,12 +111,24 @@ class Engine:
         self.frames = 0           # market-data frames written (all connections)
         self.bytes = 0            # bytes of those frames
         self.started = time.monotonic()
+        self.flood_mode = os.environ.get("TICKRING_SIM_FLOOD", "replay")
+        if self.flood_mode not in ("replay", "live"):
+            raise ValueError(f"TICKRING_SIM_FLOOD must be 'replay' or 'live', not {self.flood_mode!r}")
+        self.version = 0          # bumped by every change of connections or subscriptions
+        self.replay: Replay | None = None
+        self.replay_off_until = 0.0
+        self.replayed = 0         # cycles replayed (stats)
+        self.rebuild_s = REBUILD_S
+        self._live_next = False
 
     # --- connection bookkeeping (called by server.Conn) ---------------------------------
     def attach(self, session: Session) -> None:
+        self.sync()
+        self.version += 1
         self.sessions.add(session)
 
     def detach(self, session: Session) -> None:
+        self.version += 1
         session.drop_all()
         self.sessions.discard(session)
         self.paused.discard(session.conn)
@@ -98,13 +145,18 @@ class Engine:
             self._resume.set()
 
     def subscribed(self) -> None:
+        self.version += 1
         self._subscribed.set()
+
+    def changed(self) -> None:
+        """Connections, subscriptions or faults changed: a replayed flood cycle is stale."""
+        self.version += 1
 
     def stalled(self) -> bool:
         return time.monotonic() < self.stall_until
 
     # --- the hot path --------------------------------------------------------------------
-    def generate(self, n: int, ts_ms: int) -> None:
+    def generate(self, n: int, ts_ms: int, flush: bool = True) -> None:
         """Draw n events, encode and push them, write one buffer per connection."""
         books = self.book_list
         picks = self.picks
@@ -138,7 +190,141 @@ class Engine:
                     on_book(b, ev, ts_ms)
         self.pick_i = k
         self.events += n
+        if flush:
+            self.flush()
+
+    # --- flood replay --------------------------------------------------------------------
+    def flood(self, ts_ms: int) -> None:
+        """One flood step: a replayed cycle while the template is current, else live events."""
+        rp = self.replay
+        if rp is not None:
+            if (rp.version == self.version and rp.k < rp.kmax and time.monotonic() < rp.until
+                    and not self._pending()):
+                self._replay(rp, ts_ms)
+                return
+            self.sync()
+            self.replay = None
+            self._live_next = True               # let the model walk on before the next cycle
+        if (self.flood_mode != "replay" or self._live_next or self._pending()
+                or time.monotonic() < self.replay_off_until):
+            self._live_next = False
+            self.generate(FLOOD_BATCH, ts_ms)
+            return
+        self._build(ts_ms)
+
+    def _pending(self) -> bool:
+        """A fault waits for the live model (a skipped update, a wick)."""
+        for b in self.book_list:
+            if b.gap or b.wick:
+                return True
+        return False
+
+    def _cycle(self, n: int, ts_ms: int, saved: list) -> int:
+        """n live events then one delta per book back to its saved levels; nothing written.
+        Returns the events generated."""
+        self.generate(n, ts_ms, flush=False)
+        ids = self.ids_table[0]
+        render = self.proto.rendered_levels
+        on_book = self.proto.on_book
+        closes = 0
+        for b, st in zip(self.book_list, saved):
+            ev = b.close_to(st, ids, render)
+            if ev is not None:
+                closes += 1
+                if b.subs:
+                    on_book(b, ev, ts_ms)
+        self.events += closes
+        return n + closes
+
+    def _build(self, ts_ms: int) -> None:
+        """Render the closed cycle three times (sent as they are), template the last two."""
         self.flush()
+        books = self.book_list
+        saved = [b.save() for b in books]
+        rng_state, pick = self.rng.getstate(), self.pick_i
+        renders = []
+        events = 0
+        for r in range(3):
+            if r:
+                for b, st in zip(books, saved):
+                    b.load(st)
+                self.rng.setstate(rng_state)
+                self.pick_i = pick
+            events = self._cycle(CYCLE_EVENTS, ts_ms, saved)
+            out = {}
+            for s in self.sessions:
+                if s.out:
+                    data = b"".join(s.out)
+                    out[s] = (data, len(s.out) >> 1)
+                    s.out.clear()
+                    s.conn.write(data)
+                    self.frames += out[s][1]
+                    self.bytes += len(data)
+            renders.append((out, [(b.uid, b.nmsg, b.trade_id) for b in books],
+                            {s: {k: v for k, v in s.data.items() if type(v) is int} for s in self.sessions}))
+        (out2, c2, d2), (out3, c3, d3) = renders[1], renders[2]
+        if set(out2) != set(out3):
+            return
+        try:
+            templates = [(s, Template(out2[s][0], out3[s][0], ts_ms, out3[s][1])) for s in out3]
+        except Unusable as err:
+            print(f"sim {self.venue}: flood replay off for 10 s ({err}); rendering live", file=sys.stderr)
+            self.replay_off_until = time.monotonic() + 10.0
+            return
+        steps, trades = [], []
+        for b, x, y in zip(books, c2, c3):
+            du, dn, dt = y[0] - x[0], y[1] - x[1], y[2] - x[2]
+            if du or dn or dt:
+                steps.append((b, du, dn, dt))
+            if dt:
+                trades.append((b, dt, list(b.trades)[-dt:]))
+        sdata = [(s, [(k, v - d2[s].get(k, v)) for k, v in d3[s].items() if v != d2[s].get(k, v)])
+                 for s in self.sessions if s in d2]
+        kmax = min([t.kmax for _, t in templates] or [0])
+        self.replay = Replay(self.version, templates, steps, [x for x in sdata if x[1]], trades, events,
+                             kmax, time.monotonic() + self.rebuild_s, ts_ms)
+
+    def _replay(self, rp: Replay, ts_ms: int) -> None:
+        rp.k += 1
+        k = rp.k
+        for s, tpl in rp.templates:
+            s.conn.write(tpl.render(k, ts_ms))
+            self.frames += tpl.frames
+            self.bytes += tpl.size
+        for b, du, dn, dt in rp.steps:
+            b.uid += du
+            b.nmsg += dn
+            b.trade_id += dt
+            b.ntrades += dt
+        for s, items in rp.sdata:
+            d = s.data
+            for key, delta in items:
+                d[key] += delta
+        self.events += rp.events
+        self.replayed += 1
+        rp.last_ts = ts_ms
+
+    def sync(self) -> None:
+        """Bring what replayed cycles skipped up to date: the books' trade history (REST
+        backfill, state) and the venue protocol's own bookkeeping. Cheap when nothing to do."""
+        rp = self.replay
+        if rp is None or rp.synced == rp.k:
+            return
+        for b, dt, tail in rp.trades:
+            dq = b.trades
+            first = rp.synced + 1
+            if len(tail) < dt:                       # history shorter than one cycle
+                first = rp.k
+                dq.clear()
+            elif (rp.k - first + 1) * dt > (dq.maxlen or 1 << 62):
+                first = rp.k - (dq.maxlen or 0) // dt
+                dq.clear()
+            ts = rp.last_ts
+            for j in range(first, rp.k + 1):
+                sh = j * dt
+                dq.extend([(t[0] + sh, t[1], t[2], t[3], ts, t[5]) for t in tail])
+        rp.synced = rp.k
+        self.proto.replayed()
 
     def flush(self) -> None:
         """Write every session's batched frames (one transport.write each)."""
@@ -181,7 +367,7 @@ class Engine:
                     self._subscribed.clear()
                     await self._subscribed.wait()
                     continue
-                self.generate(FLOOD_BATCH, int(time.time() * 1000))
+                self.flood(int(time.time() * 1000))
                 await asyncio.sleep(0)
                 continue
             due = int((now - t0) * rate) - produced
@@ -231,6 +417,7 @@ class Engine:
                     s.abort()
             if now - last >= 1.0 and not self.stalled():
                 last = now
+                self.sync()
                 self.proto.on_timer(int(time.time() * 1000))
                 self.flush()
 
@@ -280,4 +467,5 @@ class Engine:
     def stats(self) -> dict:
         el = max(1e-9, time.monotonic() - self.started)
         return {"events": self.events, "events_per_s": round(self.events / el, 1), "frames": self.frames,
-                "bytes": self.bytes, "connections": len(self.sessions), "paused": len(self.paused)}
+                "bytes": self.bytes, "connections": len(self.sessions), "paused": len(self.paused),
+                "flood_mode": self.flood_mode, "replayed_cycles": self.replayed}

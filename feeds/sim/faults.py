@@ -36,6 +36,8 @@ def inject(engine, params: dict[str, str]) -> dict:
         raise ValueError(f"unknown fault kind {kind!r}; kinds: {', '.join(KINDS)}")
     symbol = params.get("symbol") or None
     market = params.get("market") or None
+    engine.sync()
+    engine.changed()              # a replayed flood cycle ends here: faults act on the live model
     now_ms = int(time.time() * 1000)
     sessions = list(engine.sessions)
     result = {"venue": engine.venue, "kind": kind, "connections": len(sessions)}

@@ -343,6 +343,42 @@ class Book:
                 ch.append((pc.get(t) or px(t), s))
         return ch
 
+    # --- flood replay (engine.Engine builds closed cycles from these) ---------------------
+    def save(self) -> tuple:
+        """The model state a cycle starts from (levels, inside, randomness; not the counters)."""
+        return (self.bid, self.ask, dict(self.bids), dict(self.asks), self.size_i, self.rng.getstate(),
+                self.target, self.ref_ts)
+
+    def load(self, st: tuple) -> None:
+        """Back to a saved model state; ids, trade ids and history keep counting."""
+        self.bid, self.ask, bids, asks, self.size_i, rs, self.target, self.ref_ts = st
+        self.bids, self.asks = dict(bids), dict(asks)
+        self.rng.setstate(rs)
+
+    def close_to(self, st: tuple, ids: int, render: bool = False) -> tuple | None:
+        """One book change that brings the levels back to those of a saved state (the end of a
+        closed cycle), applied like update(); None if they are equal already."""
+        bid0, ask0, bids0, asks0 = st[:4]
+        bch = self._delta(self.bids, bids0, True)
+        ach = self._delta(self.asks, asks0, False)
+        if not bch and not ach:
+            return None
+        self.bids, self.asks = dict(bids0), dict(asks0)
+        self.bid, self.ask = bid0, ask0
+        prev = self.uid
+        self.uid = last = prev + ids
+        self.nmsg += 1
+        if render:
+            bch = b",".join([b'["%s","%s"]' % lv for lv in bch])
+            ach = b",".join([b'["%s","%s"]' % lv for lv in ach])
+        return prev + 1, last, prev, bch, ach, True
+
+    def _delta(self, cur: dict, target: dict, desc: bool) -> list:
+        px = self.px
+        ticks = sorted({t for t in cur if t not in target} | {t for t, s in target.items() if cur.get(t) != s},
+                       reverse=desc)
+        return [(px(t), target.get(t, b"0")) for t in ticks]
+
     # --- views ---------------------------------------------------------------------------
     def top_json(self, n: int) -> tuple[bytes, bytes]:
         """Best n levels per side rendered like update()'s changes (for snapshots)."""

@@ -150,6 +150,7 @@ class Session:
         if key not in self.subs:
             return False
         item = self.subs.pop(key)
+        self.engine.changed()
         if item is None:               # a subscription the venue accepted but serves nothing for
             return True
         book, channel, entry = item
@@ -218,6 +219,10 @@ class VenueProtocol:
 
     def on_timer(self, ts_ms: int) -> None:
         """Called about once a second (mark prices, tickers); default nothing."""
+
+    def replayed(self) -> None:
+        """Flood replay advanced the books' counters without calling on_book/on_trade: bring
+        any per-book state of the venue up to date (engine.sync()); default nothing."""
 
     # --- REST ----------------------------------------------------------------------------
     def rest(self, method: str, path: str, query: dict[str, str]) -> tuple[int, object]:

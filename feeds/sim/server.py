@@ -158,6 +158,7 @@ class Conn(asyncio.Protocol):
         if method != "GET" or not key:
             self._respond(400, b'{"error":"bad websocket upgrade"}', close=True)
             return
+        self.engine.sync()
         session = Session(self, self.engine, path)
         if not self.engine.proto.open(session, path, query):
             self._respond(404, orjson.dumps({"error": f"{self.engine.venue}: no websocket endpoint {path}"}),
@@ -257,6 +258,7 @@ class Conn(asyncio.Protocol):
             return
         if self._limited():
             return
+        self.engine.sync()
         self.engine.proto.on_text(s, payload)
 
 
@@ -311,6 +313,8 @@ class SimServer:
     # --- HTTP routing --------------------------------------------------------------------
     def http(self, engine: Engine, method: str, path: str, query: dict, body: bytes) -> tuple[int, object]:
         """/_sim/* control endpoints (any port, ?venue= picks the venue) or the venue's REST API."""
+        for e in self.engines.values():
+            e.sync()                   # the trade history of replayed flood cycles
         if path.startswith("/_sim/"):
             venue = query.pop("venue", None) or engine.venue
             e = self.engines.get(venue)

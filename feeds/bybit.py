@@ -31,10 +31,12 @@ from __future__ import annotations
 
 from orjson import dumps, loads
 
+from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
+
 from .decoder import BookEvent, DecodeError, Decoder
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, LIQUIDATION, MALFORMED, MARK, MS, NAN, OPPOSITE,
-                   SNAPSHOT, TRADE, fail, id_from_str, num, rest_json, rest_levels, side)
+from .wire import (LIQUIDATION, MALFORMED, MARK, MS, NAN, OPPOSITE, QUOTE, SIDES, SNAPSHOT, TNEW,
+                   TRADE, fail, id_from_str, num, pack_book, rest_json, rest_levels, side)
 
 PATHS = {"spot": "/v5/public/spot", "perp": "/v5/public/linear", "future": "/v5/public/linear"}
 CATEGORY = {"spot": "spot", "perp": "linear", "future": "linear"}
@@ -82,10 +84,20 @@ class BybitDecoder(Decoder):
                 else:
                     self._book(msg, ts_recv)
             elif topic.startswith("publicTrade."):
-                add = out.add
-                for t in msg["data"]:
-                    add(TRADE, self._inst(t["s"]), int(t["T"]) * MS, ts_recv, side(t["S"]), 0,
-                        float(t["p"]), float(t["v"]), id_from_str(t["i"]))
+                for t in msg["data"]:                       # records packed inline (shm/batch.py)
+                    inst = self._inst(t["s"])
+                    ts = int(t["T"]) * MS
+                    sd = SIDES.get(t["S"])
+                    if sd is None:
+                        sd = side(t["S"])                    # raises: unknown side
+                    price = float(t["p"])
+                    size = float(t["v"])
+                    i = t["i"]                               # id_from_str() without the call
+                    tid = int(i) if type(i) is str and len(i) < 19 and i.isdigit() else id_from_str(i)
+                    n = out.n
+                    pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
+                               inst, TRADE, sd, 0, price, size, 0.0, tid)
+                    out.n = n + 1
             elif topic.startswith("tickers."):
                 self._ticker(msg, ts_recv)
             elif topic.startswith("allLiquidation."):
@@ -100,24 +112,19 @@ class BybitDecoder(Decoder):
             # kline.*, other topics: not decoded
         except MALFORMED as e:
             raise fail(self, n0, nb0, "bybit", e) from None
-        if out.n > n0:
-            out.mark_last()
+        n = out.n
+        if n > n0:
+            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
 
     def _book(self, msg: dict, ts_recv: int) -> None:
         out = self.out
-        add = out.add
         d = msg["data"]
         inst = self._inst(d["s"])
         u = d["u"]
         snap = msg["type"] == "snapshot" or u == 1
-        flags = SNAPSHOT if snap else 0
-        ts = int(msg["ts"]) * MS
-        start = out.n
-        for lv in d["b"]:
-            add(BOOK, inst, ts, ts_recv, BID, flags, float(lv[0]), float(lv[1]), u)
-        for lv in d["a"]:
-            add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv[0]), float(lv[1]), u)
-        self.book_events.append(BookEvent(inst, start, out.n, snap, u, u, -1, None))
+        start = pack_book(out, d["b"], d["a"], inst, int(msg["ts"]) * MS, ts_recv,
+                          SNAPSHOT if snap else 0, u)
+        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, snap, u, u, -1, None)))
 
     def _bbo_quote(self, msg: dict, ts_recv: int) -> None:
         d = msg["data"]
@@ -131,7 +138,12 @@ class BybitDecoder(Decoder):
         for lv in d["a"]:
             size = float(lv[1])
             q[2], q[3] = (float(lv[0]), size) if size else (NAN, NAN)
-        self.out.add_quote(inst, int(msg["ts"]) * MS, ts_recv, 0, q[0], q[1], q[2], q[3])
+        ts = int(msg["ts"]) * MS
+        out = self.out
+        n = out.n
+        pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv, inst, QUOTE,
+                   0, 0, q[0], q[1], q[2], q[3])
+        out.n = n + 1
 
     def _ticker(self, msg: dict, ts_recv: int) -> None:
         d = msg["data"]

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 from orjson import dumps, loads
 
+from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
+
 from .decoder import BookEvent, DecodeError, Decoder
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, LIQUIDATION, MALFORMED, MARK, MS, NAN, SNAPSHOT, TRADE, fail,
-                   num, rest_json, rest_levels, side)
+from .wire import (LIQUIDATION, MALFORMED, MARK, MS, NAN, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE,
+                   fail, num, pack_book, rest_json, rest_levels, side)
 
 BOOK_CHANNELS = frozenset({"books", "books-l2-tbt", "books50-l2-tbt", "books5", "books-elp"})
 CONTROL_EVENTS = frozenset({"subscribe", "unsubscribe", "error", "login", "channel-conn-count",
@@ -88,14 +90,36 @@ class OkxDecoder(Decoder):
             if ch in BOOK_CHANNELS:
                 self._book(arg, msg.get("action", "snapshot"), data, ts_recv)
             elif ch == "trades" or ch == "trades-all":
-                add = out.add
-                for d in data:
-                    add(TRADE, self._inst(d["instId"]), int(d["ts"]) * MS, ts_recv, side(d["side"]),
-                        0, float(d["px"]), float(d["sz"]), int(d["tradeId"]))
+                for d in data:                              # records packed inline (shm/batch.py)
+                    s = d["instId"]
+                    inst = self._ids.get(s) or self._inst(s)
+                    ts = int(d["ts"]) * MS
+                    sd = SIDES.get(d["side"])
+                    if sd is None:
+                        sd = side(d["side"])                 # raises: unknown side
+                    n = out.n
+                    pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
+                               inst, TRADE, sd, 0, float(d["px"]), float(d["sz"]), 0.0,
+                               int(d["tradeId"]))
+                    out.n = n + 1
             elif ch == "tickers":
                 for d in data:
-                    out.add_quote(self._inst(d["instId"]), int(d["ts"]) * MS, ts_recv, 0,
-                                  num(d["bidPx"]), num(d["bidSz"]), num(d["askPx"]), num(d["askSz"]))
+                    s = d["instId"]
+                    inst = self._ids.get(s) or self._inst(s)
+                    ts = int(d["ts"]) * MS
+                    # num() inline: "" (or null) = not available -> NAN
+                    bp = d["bidPx"]
+                    bp = float(bp) if bp != "" and bp is not None else NAN
+                    bs = d["bidSz"]
+                    bs = float(bs) if bs != "" and bs is not None else NAN
+                    ap = d["askPx"]
+                    ap = float(ap) if ap != "" and ap is not None else NAN
+                    az = d["askSz"]
+                    az = float(az) if az != "" and az is not None else NAN
+                    n = out.n
+                    pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
+                               inst, QUOTE, 0, 0, bp, bs, ap, az)
+                    out.n = n + 1
             elif ch == "bbo-tbt":
                 inst = self._inst(arg["instId"])
                 for d in data:
@@ -122,29 +146,27 @@ class OkxDecoder(Decoder):
             # candle*, index-tickers, open-interest, ...: not decoded
         except MALFORMED as e:
             raise fail(self, n0, nb0, "okx", e) from None
-        if out.n > n0:
-            out.mark_last()
+        n = out.n
+        if n > n0:
+            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
 
     def _book(self, arg: dict, action: str, data: list, ts_recv: int) -> None:
         out = self.out
-        add = out.add
-        inst = self._inst(arg["instId"])
+        s = arg["instId"]
+        inst = self._ids.get(s) or self._inst(s)
         snap = action == "snapshot"
         if not snap and action != "update":
             raise DecodeError(f"okx: unknown book action {action!r}")
         flags = SNAPSHOT if snap else 0
+        append = self.book_events.append
         for d in data:
             ts = int(d["ts"]) * MS
             seq = d.get("seqId", -1)
-            start = out.n
-            for lv in d["bids"]:
-                add(BOOK, inst, ts, ts_recv, BID, flags, float(lv[0]), float(lv[1]), seq)
-            for lv in d["asks"]:
-                add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv[0]), float(lv[1]), seq)
+            start = pack_book(out, d["bids"], d["asks"], inst, ts, ts_recv, flags, seq)
             checksum = d.get("checksum")
-            self.book_events.append(BookEvent(inst, start, out.n, snap, seq, seq,
-                                              -1 if snap else d.get("prevSeqId", -1),
-                                              checksum if checksum else None))
+            append(TNEW(BookEvent, (inst, start, out.n, snap, seq, seq,
+                                    -1 if snap else d.get("prevSeqId", -1),
+                                    checksum if checksum else None)))
 
 
 # --- connection planning ---------------------------------------------------------------------

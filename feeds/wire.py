@@ -18,6 +18,7 @@ import struct
 
 from orjson import loads
 
+from shm.batch import pack_level
 from shm.record import Flag, Kind, Side
 
 from .decoder import DecodeError
@@ -98,6 +99,27 @@ def add_levels(add, levels, instrument: int, ts_event: int, ts_recv: int, side_:
     """Append one BOOK record per [price, size, ...] level (`add` = RecordBatch.add)."""
     for lv in levels:
         add(BOOK, instrument, ts_event, ts_recv, side_, flags, float(lv[0]), float(lv[1]), update_id)
+
+
+def pack_book(out, bids, asks, instrument: int, ts_event: int, ts_recv: int, flags: int,
+              update_id: int) -> int:
+    """BOOK records of [price, size, ...] levels, bids then asks, packed straight into the
+    RecordBatch `out` (one call per message instead of one add() per level). Returns the
+    index of the first record; out.n is past the last one."""
+    start = out.n
+    k = len(bids) + len(asks)
+    buf = out.buf if start + k <= out.cap else out.reserve(k)
+    off = start << 6
+    for lv in bids:
+        pack_level(buf, off, 0, ts_event, ts_recv, instrument, BOOK, BID, flags, float(lv[0]),
+                   float(lv[1]), 0.0, update_id)
+        off += 64
+    for lv in asks:
+        pack_level(buf, off, 0, ts_event, ts_recv, instrument, BOOK, ASK, flags, float(lv[0]),
+                   float(lv[1]), 0.0, update_id)
+        off += 64
+    out.n = off >> 6
+    return start
 
 
 def fail(decoder, n0: int, nb0: int, venue: str, exc: BaseException) -> DecodeError:

@@ -234,7 +234,11 @@ class FeedWorker:
         drops = None
         bev = dec.book_events
         if bev:
-            drops = self._books(bev, out.buf, sock, ts)
+            if self._overlaps or self.table is not None:
+                drops = self._books(bev, out.buf, sock, ts)
+            else:                          # _books without a rotation or a table: one call less
+                drops = self._check(bev, out.buf)
+                bev.clear()
         if dec.notices:
             self._notices(dec.notices, sock)
         n = out.n

@@ -30,10 +30,12 @@ from zlib import crc32
 from orjson import dumps, loads
 
 from .checksum import BITGET_LEVELS, bitget_checksum, signed32
+from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
+
 from .decoder import BookEvent, Decoder, DecodeError
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, MALFORMED, MS, SIDES, SNAPSHOT, TRADE, fail, id_from_str,
-                   rest_json)
+from .wire import (ASK, BID, BOOK, MALFORMED, MS, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail,
+                   id_from_str, pack_book, rest_json)
 
 CHANNEL_NAMES = {"trades": "trade", "quotes": "books1", "book": "books"}
 # instType -> market; every other type (USDT-/COIN-/USDC-FUTURES, demo S*-FUTURES) is a perp
@@ -91,6 +93,7 @@ class BitgetDecoder(Decoder):
     def __init__(self, instruments=None, market=None):
         super().__init__(instruments, market)
         self.last_levels: dict[int, dict] = {}   # instrument -> raw data entry of its last book msg
+        self._ids: dict[str, dict[str, int]] = {}  # instType -> instId -> instrument id
 
     def feed(self, frame: bytes, ts_recv: int) -> None:
         if frame == b"pong":
@@ -111,13 +114,23 @@ class BitgetDecoder(Decoder):
             if ch.startswith("candle"):
                 return
             it = arg.get("instType")
-            inst = self.instruments.id(arg["instId"],
-                                       self.market if it is None else _MARKETS.get(it, "perp"))
+            ids = self._ids.get(it) if it is not None else None
+            inst = ids.get(arg["instId"]) if ids is not None else None
+            if inst is None:
+                inst = self._inst(arg["instId"], it)
+            # records are packed inline (shm/batch.py): add() per record is a call too many
             if ch == "trade":
-                add = out.add
                 for t in m["data"]:
-                    add(TRADE, inst, int(t["ts"]) * MS, ts_recv, SIDES[t["side"]], 0,
-                        float(t["price"]), float(t["size"]), id_from_str(t["tradeId"]))
+                    ts = int(t["ts"]) * MS
+                    sd = SIDES[t["side"]]
+                    price = float(t["price"])
+                    size = float(t["size"])
+                    i = t["tradeId"]                         # id_from_str() without the call
+                    tid = int(i) if type(i) is str and len(i) < 19 and i.isdigit() else id_from_str(i)
+                    n = out.n
+                    pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
+                               inst, TRADE, sd, 0, price, size, 0.0, tid)
+                    out.n = n + 1
             elif ch == "books":
                 self._book(inst, m["action"] == "snapshot", m["data"], ts_recv, True)
             elif ch == "books5" or ch == "books15":
@@ -127,62 +140,84 @@ class BitgetDecoder(Decoder):
                     b = d["bids"]
                     a = d["asks"]
                     if b and a:
-                        out.add_quote(inst, int(d["ts"]) * MS, ts_recv, 0, float(b[0][0]),
-                                      float(b[0][1]), float(a[0][0]), float(a[0][1]))
+                        ts = int(d["ts"]) * MS
+                        n = out.n
+                        pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts,
+                                   ts_recv, inst, QUOTE, 0, 0, float(b[0][0]), float(b[0][1]),
+                                   float(a[0][0]), float(a[0][1]))
+                        out.n = n + 1
             elif ch == "ticker":
                 for d in m["data"]:
-                    out.add_quote(inst, int(d["ts"]) * MS, ts_recv, 0, float(d["bidPr"]),
-                                  float(d["bidSz"]), float(d["askPr"]), float(d["askSz"]))
+                    ts = int(d["ts"]) * MS
+                    n = out.n
+                    pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
+                               inst, QUOTE, 0, 0, float(d["bidPr"]), float(d["bidSz"]),
+                               float(d["askPr"]), float(d["askSz"]))
+                    out.n = n + 1
             else:
                 raise DecodeError(f"bitget: unexpected channel {ch!r}")
         except (DecodeError, *MALFORMED) as e:
             raise fail(self, n0, nb0, "bitget", e) from None
-        if out.n > n0:
-            out.mark_last()
+        n = out.n
+        if n > n0:
+            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
+
+    def _inst(self, inst_id: str, inst_type: str | None) -> int:
+        """Instrument id of an instId; cached per instType (not when the frame names none:
+        then the decoder's market decides, and it may be set after construction)."""
+        i = self.instruments.id(inst_id, self.market if inst_type is None else _MARKETS.get(inst_type, "perp"))
+        if inst_type is not None:
+            self._ids.setdefault(inst_type, {})[inst_id] = i
+        return i
 
     def _book(self, inst: int, snap: bool, data, ts_recv: int, full: bool) -> None:
         out = self.out
-        add = out.add
         flags = SNAPSHOT if snap else 0
         for d in data:
             ts = int(d["ts"]) * MS
             seq = int(d.get("seq", -1))
             bids = d["bids"]
             asks = d["asks"]
-            start = out.n
             if full:                                   # `books`: keep the strings for checksums
                 strings = LEVEL_STRINGS.get(inst)
                 if snap or strings is None:
                     strings = LEVEL_STRINGS[inst] = ({}, {})
                 bm, am = strings
+                start = out.n
+                buf = out.reserve(len(bids))           # per side: a bad `asks` fails after the
+                off = start << 6                       # bids updated the strings, as it did
                 for lv in bids:
-                    ps, zs = lv[0], lv[1]
+                    ps = lv[0]
                     p = float(ps)
+                    zs = lv[1]
                     z = float(zs)
-                    add(BOOK, inst, ts, ts_recv, BID, flags, p, z, seq)
+                    pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, BID, flags, p, z, 0.0, seq)
+                    off += 64
                     if z:
                         bm[p] = f"{ps}:{zs}"
                     else:
                         bm.pop(p, None)
+                out.n = off >> 6
+                buf = out.reserve(len(asks))
                 for lv in asks:
-                    ps, zs = lv[0], lv[1]
+                    ps = lv[0]
                     p = float(ps)
+                    zs = lv[1]
                     z = float(zs)
-                    add(BOOK, inst, ts, ts_recv, ASK, flags, p, z, seq)
+                    pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, ASK, flags, p, z, 0.0, seq)
+                    off += 64
                     if z:
                         am[p] = f"{ps}:{zs}"
                     else:
                         am.pop(p, None)
+                out.n = off >> 6
             else:
-                for lv in bids:
-                    add(BOOK, inst, ts, ts_recv, BID, flags, float(lv[0]), float(lv[1]), seq)
-                for lv in asks:
-                    add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv[0]), float(lv[1]), seq)
+                start = pack_book(out, bids, asks, inst, ts, ts_recv, flags, seq)
             cs = d.get("checksum")
             self.last_levels[inst] = d
-            self.book_events.append(BookEvent(inst, start, out.n, snap, seq, seq,
-                                              int(d.get("pseq", -1)),
-                                              None if (snap or cs is None) else int(cs)))
+            self.book_events.append(TNEW(BookEvent, (inst, start, out.n, snap, seq, seq,
+                                                     int(d.get("pseq", -1)),
+                                                     None if (snap or cs is None) else int(cs))))
 
 
 # ----------------------------------------------------------------------------- declaration

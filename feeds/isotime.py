@@ -9,6 +9,10 @@ cached (consecutive messages share the second), and the fraction is a slice plus
     iso_ns("2023-10-06T17:35:55+02:00")      -> offsets are honoured (slow path, still exact)
 
 Malformed input raises ValueError (decoders turn it into DecodeError).
+
+Hot paths look the whole string up first: `ISO_NS.get(text) or iso_ns(text)`. Messages of one
+burst share their stamp (a match's trades, a book update and its trades), so most lookups
+hit and skip the call; iso_ns() fills it (bounded: cleared at ISO_NS_MAX entries).
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ _NS = 1_000_000_000
 _PAD = "000000000"
 _CACHE: dict[str, int] = {}
 _CACHE_MAX = 4096
+ISO_NS: dict[str, int] = {}     # whole timestamp text -> ns (see the module docstring)
+ISO_NS_MAX = 4096
 
 
 def _days_from_civil(y: int, m: int, d: int) -> int:
@@ -57,6 +63,14 @@ def _offset_s(tz: str, text: str) -> int:
 
 def iso_ns(text: str) -> int:
     """An ISO-8601 / RFC 3339 timestamp (UTC "Z", an offset, or none = UTC) -> int ns."""
+    ns = _iso_ns(text)
+    if len(ISO_NS) >= ISO_NS_MAX:
+        ISO_NS.clear()
+    ISO_NS[text] = ns
+    return ns
+
+
+def _iso_ns(text: str) -> int:
     prefix = text[:19]
     sec = _CACHE.get(prefix)
     if sec is None:

@@ -30,10 +30,12 @@ from zlib import crc32
 from orjson import dumps, loads
 
 from .checksum import KRAKEN_LEVELS, kraken_checksum
+from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
+
 from .decoder import BookEvent, Decoder, DecodeError
-from .isotime import iso_ns
+from .isotime import ISO_NS, iso_ns
 from .venue import Limits, Ping, Venue
-from .wire import ASK, BID, BOOK, MALFORMED, SIDES, SNAPSHOT, TRADE, fail, rest_json
+from .wire import ASK, BID, BOOK, MALFORMED, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail, rest_json
 
 _IGNORED = frozenset(("heartbeat", "ohlc", "instrument", "level3", "executions", "balances"))
 BOOK_DEPTH = 25           # subscribed depth (10, 25, 100, 500, 1000 allowed) == VENUE.book_depth
@@ -127,11 +129,22 @@ class KrakenDecoder(Decoder):
     def __init__(self, instruments=None, market=None):
         super().__init__(instruments, market)
         self.last_levels: dict[int, dict] = {}   # instrument -> raw data entry of its last book msg
+        self._ids: dict[str, int] = {}           # symbol -> instrument id in self._ids_market
+        self._ids_market = self.market
+
+    def _inst(self, symbol: str) -> int:
+        i = self._ids.get(symbol)
+        if i is None:
+            i = self._ids[symbol] = self.instruments.id(symbol, self.market)
+        return i
 
     def feed(self, frame: bytes, ts_recv: int) -> None:
         out = self.out
         n0 = out.n
         nb0 = len(self.book_events)
+        if self._ids_market != self.market:      # the market was set after construction
+            self._ids = {}
+            self._ids_market = self.market
         try:
             m = loads(frame)
             ch = m.get("channel")
@@ -156,50 +169,70 @@ class KrakenDecoder(Decoder):
                 raise DecodeError(f"kraken: unexpected channel {ch!r}")
         except (DecodeError, *MALFORMED) as e:
             raise fail(self, n0, nb0, "kraken", e) from None
-        if out.n > n0:
-            out.mark_last()
+        n = out.n
+        if n > n0:
+            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
 
+    # records are packed inline (shm/batch.py); stamps are looked up whole first (isotime.ISO_NS)
     def _book(self, m, ts_recv: int) -> None:
         out = self.out
-        add = out.add
-        ids = self.instruments.id
-        market = self.market
+        ids = self._ids
         snap = m["type"] == "snapshot"
         flags = SNAPSHOT if snap else 0
         for d in m["data"]:
             sym = d["symbol"]
-            inst = ids(sym, market)
+            inst = ids.get(sym) or self._inst(sym)
             tm = d.get("timestamp")
-            ts = iso_ns(tm) if tm else ts_recv
+            ts = (ISO_NS.get(tm) or iso_ns(tm)) if tm else ts_recv
             bids = d["bids"]
             asks = d["asks"]
             start = out.n
+            buf = out.reserve(len(bids))
+            off = start << 6
             for lv in bids:
-                add(BOOK, inst, ts, ts_recv, BID, flags, float(lv["price"]), float(lv["qty"]), 0)
+                pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, BID, flags, float(lv["price"]),
+                           float(lv["qty"]), 0.0, 0)
+                off += 64
+            out.n = off >> 6
+            buf = out.reserve(len(asks))
             for lv in asks:
-                add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv["price"]), float(lv["qty"]), 0)
+                pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, ASK, flags, float(lv["price"]),
+                           float(lv["qty"]), 0.0, 0)
+                off += 64
+            out.n = off >> 6
             if snap or inst not in _INST_PRECISION:
                 _learn_precision(inst, sym, bids, asks)
             self.last_levels[inst] = d
-            self.book_events.append(BookEvent(inst, start, out.n, snap, -1, -1, -1,
-                                              int(d["checksum"])))
+            self.book_events.append(TNEW(BookEvent, (inst, start, out.n, snap, -1, -1, -1,
+                                                     int(d["checksum"]))))
 
     def _trades(self, m, ts_recv: int) -> None:
-        add = self.out.add
-        ids = self.instruments.id
-        market = self.market
+        out = self.out
+        ids = self._ids
         for t in m["data"]:
-            add(TRADE, ids(t["symbol"], market), iso_ns(t["timestamp"]), ts_recv, SIDES[t["side"]],
-                0, float(t["price"]), float(t["qty"]), int(t["trade_id"]))
+            sym = t["symbol"]
+            inst = ids.get(sym) or self._inst(sym)
+            tm = t["timestamp"]
+            ts = ISO_NS.get(tm) or iso_ns(tm)
+            sd = SIDES[t["side"]]
+            n = out.n
+            pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv, inst,
+                       TRADE, sd, 0, float(t["price"]), float(t["qty"]), 0.0, int(t["trade_id"]))
+            out.n = n + 1
 
     def _ticker(self, m, ts_recv: int) -> None:
-        add_quote = self.out.add_quote
-        ids = self.instruments.id
-        market = self.market
+        out = self.out
+        ids = self._ids
         for t in m["data"]:
             tm = t.get("timestamp")
-            add_quote(ids(t["symbol"], market), iso_ns(tm) if tm else ts_recv, ts_recv, 0,
-                      float(t["bid"]), float(t["bid_qty"]), float(t["ask"]), float(t["ask_qty"]))
+            sym = t["symbol"]
+            inst = ids.get(sym) or self._inst(sym)
+            ts = (ISO_NS.get(tm) or iso_ns(tm)) if tm else ts_recv
+            n = out.n
+            pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv, inst,
+                       QUOTE, 0, 0, float(t["bid"]), float(t["bid_qty"]), float(t["ask"]),
+                       float(t["ask_qty"]))
+            out.n = n + 1
 
 
 # ----------------------------------------------------------------------------- declaration

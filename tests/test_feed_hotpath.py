@@ -188,6 +188,18 @@ BIG = {     # venue -> a book frame of 1500 + 1500 levels (the batch starts at 1
         "e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 5, "u": 9, "b": b, "a": a}},
     "binance_usdm": lambda b, a: {"stream": "btcusdt@depth@100ms", "data": {
         "e": "depthUpdate", "E": 1, "T": 1, "s": "BTCUSDT", "U": 5, "u": 9, "pu": 4, "b": b, "a": a}},
+    "bybit": lambda b, a: {"topic": "orderbook.50.BTCUSDT", "ts": 1, "type": "delta",
+                           "data": {"s": "BTCUSDT", "b": b, "a": a, "u": 9, "seq": 3}},
+    "okx": lambda b, a: {"arg": {"channel": "books", "instId": "BTC-USDT"}, "action": "update",
+                         "data": [{"bids": b, "asks": a, "ts": "1", "checksum": 0, "prevSeqId": 8,
+                                   "seqId": 9}]},
+    "bitget": lambda b, a: {"action": "update", "arg": {"instType": "SPOT", "channel": "books",
+                                                        "instId": "BTCUSDT"},
+                            "data": [{"asks": a, "bids": b, "checksum": 5, "seq": 9, "ts": "1"}]},
+    "kraken": lambda b, a: {"channel": "book", "type": "update", "data": [{
+        "symbol": "BTC/USD", "checksum": 5, "timestamp": "2023-10-06T17:35:55.440295Z",
+        "bids": [{"price": float(p), "qty": float(q)} for p, q in b],
+        "asks": [{"price": float(p), "qty": float(q)} for p, q in a]}]},
 }
 
 

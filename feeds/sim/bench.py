@@ -1,11 +1,16 @@
 """How fast one simulator process can push a venue's protocol: `python -m feeds.sim.bench`.
 
-Starts `python -m feeds.sim --venues <venue> --rate 0` (flood), subscribes trades + book
-(+ quotes) for every symbol through raw sockets read by threads that only count bytes (the
+Starts `python -m feeds.sim --venues <venue> --rate 0` (flood), subscribes every symbol the
+way the feed worker does (its connection plan: same routes, channels and messages, so the
+frame mix is the worker's) through raw sockets read by threads that only count bytes (the
 sink costs next to nothing, so the sim is the bottleneck), and reports frames/s, events/s,
 MB/s, the sim's CPU share and CPU microseconds per frame. Because the box may be shared, it
 also reports `calib_us` (a fixed pure-Python loop, sum(range(1000)), timed just before):
-compare runs by cpu_us_per_frame / calib_us rather than by raw rates.
+compare runs by cpu_us_per_frame / calib_us rather than by raw rates. `--flood live` measures
+the live renderer (no replayed cycles, see feeds/sim/engine.py) for comparison.
+
+`NullSink(sim, venue, symbols)` is the same sink for other benchmarks (tools/bench_feed.py
+measures the simulator's capacity with it in the same run as the worker's flood).
 """
 from __future__ import annotations
 
@@ -50,69 +55,124 @@ def _send_text(s: socket.socket, msg: bytes) -> None:
     s.sendall(hdr + mask + body)
 
 
-def measure(venue: str, seconds: float = 5.0, symbols: int = 10, trade_share: float = 0.35) -> dict:
-    import psutil
+def worker_plan(venue: str, symbols: list[str]) -> list[tuple[str, list[bytes]]]:
+    """[(ws path, [subscribe messages])] of the feed worker's connections for these symbols
+    (the simulator's symbol list, as `tickring feed --symbols` gets it)."""
+    import urllib.parse
 
-    from . import start_in_background
-    from .protocol import protocol_class
-    calib = min(timeit.repeat("sum(range(1000))", number=200, repeat=5)) / 200 * 1e6
-    sim = start_in_background([venue], symbols=symbols, rate=0, args=["--trade-share", str(trade_share)])
-    socks = []
-    try:
-        proc = psutil.Process(sim.pid)
-        natives = list(dict.fromkeys(sim.symbols(venue)))
-        counts = []
-        stop = threading.Event()
+    import feeds
+    from feeds.planner import plan
+    v = feeds.venue(venue)
+    base = urllib.parse.urlsplit(v.ws_url).path.rstrip("/")
+    return [(base + p.path or "/", [m if isinstance(m, bytes) else m.encode() for m in p.messages])
+            for p in plan(v, list(symbols))]
 
-        def sink(sock, idx):
-            buf = bytearray(1 << 20)
-            while not stop.is_set():
-                try:
-                    n = sock.recv_into(buf)
-                except OSError:
-                    return
-                if not n:
-                    return
-                counts[idx] += n
 
-        for path, msgs in protocol_class(venue).flood_subscription(natives):
-            s = _handshake(sim.port(venue), path)
-            for m in msgs:
-                _send_text(s, m)
-            counts.append(0)
-            threading.Thread(target=sink, args=(s, len(socks)), daemon=True).start()
-            socks.append(s)
-        time.sleep(1.0)                                 # warm-up (snapshots, acks)
-        st0, c0, t0 = sim.stats()[venue], sum(proc.cpu_times()[:2]), time.monotonic()
-        b0 = sum(counts)
-        time.sleep(seconds)
-        st1, c1, t1 = sim.stats()[venue], sum(proc.cpu_times()[:2]), time.monotonic()
-        b1 = sum(counts)
-        stop.set()
-    finally:
-        for s in socks:
+class NullSink:
+    """Raw sockets subscribed like the worker, drained by threads that only count bytes."""
+
+    def __init__(self, sim, venue: str, symbols: list[str], cpu: int | None = None):
+        from .protocol import protocol_class
+        self.counts: list[int] = []
+        self.socks: list[socket.socket] = []
+        self.stop = threading.Event()
+        self.cpu = cpu
+        limit = protocol_class(venue).max_incoming_per_s
+        pause = 1.2 / limit if limit else 0.0
+        try:
+            for path, msgs in worker_plan(venue, symbols):
+                if venue == "kucoin":                  # a tokenized URL, as bullet-public gives it
+                    tok = sim.request(venue, "/api/v1/bullet-public", method="POST")["data"]["token"]
+                    path = f"{path}?token={tok}&connectId=bench{len(self.socks)}"
+                s = _handshake(sim.port(venue), path)
+                self.socks.append(s)
+                for m in msgs:
+                    _send_text(s, m)
+                    time.sleep(pause)
+                self.counts.append(0)
+                threading.Thread(target=self._drain, args=(s, len(self.counts) - 1), daemon=True).start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _drain(self, sock, idx):
+        if self.cpu is not None:
+            os.sched_setaffinity(0, {self.cpu})        # this thread only (Linux: a thread is a task)
+        buf = bytearray(1 << 20)
+        while not self.stop.is_set():
+            try:
+                n = sock.recv_into(buf)
+            except OSError:
+                return
+            if not n:
+                return
+            self.counts[idx] += n
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.counts)
+
+    def close(self) -> None:
+        self.stop.set()
+        for s in self.socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             s.close()
-        sim.stop()
+
+
+def capacity(sim, venue: str, symbols: list[str], seconds: float, cpu: int | None = None,
+             warmup: float = 0.5) -> dict:
+    """The sim's flood into a NullSink: frames/s, its CPU share and CPU us per frame."""
+    import psutil
+    proc = psutil.Process(sim.pid)
+    sink = NullSink(sim, venue, symbols, cpu)
+    try:
+        time.sleep(warmup)                              # snapshots, acks, the first cycles
+        st0, c0, t0, b0 = sim.stats()[venue], sum(proc.cpu_times()[:2]), time.monotonic(), sink.bytes
+        time.sleep(seconds)
+        st1, c1, t1, b1 = sim.stats()[venue], sum(proc.cpu_times()[:2]), time.monotonic(), sink.bytes
+    finally:
+        sink.close()
     el = t1 - t0
     frames = st1["frames"] - st0["frames"]
-    cpu = c1 - c0
-    return {"venue": venue, "seconds": round(el, 2), "symbols": symbols, "trade_share": trade_share,
-            "connections": len(socks), "frames_per_s": round(frames / el), "events_per_s":
-            round((st1["events"] - st0["events"]) / el), "mb_per_s": round((b1 - b0) / el / 1e6, 2),
-            "sim_cpu_pct": round(cpu / el * 100, 1), "cpu_us_per_frame": round(cpu / max(1, frames) * 1e6, 3),
+    cpu_s = c1 - c0
+    return {"connections": len(sink.socks), "seconds": round(el, 2), "frames_per_s": round(frames / el),
+            "events_per_s": round((st1["events"] - st0["events"]) / el), "mb_per_s": round((b1 - b0) / el / 1e6, 2),
+            "sim_cpu_pct": round(cpu_s / el * 100, 1), "cpu_us_per_frame": round(cpu_s / max(1, frames) * 1e6, 3),
+            "flood_mode": st1.get("flood_mode", "live"), "replayed_cycles": st1.get("replayed_cycles", 0) -
+            st0.get("replayed_cycles", 0)}
+
+
+def measure(venue: str, seconds: float = 5.0, symbols: int = 10, trade_share: float = 0.35,
+            flood: str = "replay") -> dict:
+    from . import start_in_background
+    calib = min(timeit.repeat("sum(range(1000))", number=200, repeat=5)) / 200 * 1e6
+    env = dict(os.environ, TICKRING_SIM_FLOOD=flood)
+    sim = start_in_background([venue], symbols=symbols, rate=0, args=["--trade-share", str(trade_share)], env=env)
+    try:
+        r = capacity(sim, venue, sim.symbols(venue), seconds, warmup=1.0)
+    finally:
+        sim.stop()
+    return {"venue": venue, "symbols": symbols, "trade_share": trade_share, **r,
             "calib_us": round(calib, 2), "cpus": os.cpu_count(), "load1": round(os.getloadavg()[0], 2)}
 
 
 @click.command()
-@click.option("--venues", default="binance,binance_usdm,bybit,okx", show_default=True)
+@click.option("--venues", default="binance,binance_usdm,bybit,okx", show_default=True,
+              help="Comma-separated venue ids, or 'all'.")
 @click.option("--seconds", default=5.0, show_default=True, type=float)
 @click.option("--symbols", default=10, show_default=True, type=int)
 @click.option("--trade-share", default=0.35, show_default=True, type=float)
+@click.option("--flood", type=click.Choice(["replay", "live"]), default="replay", show_default=True,
+              help="replay: the flood's replayed cycles; live: every frame rendered by the model.")
 @click.option("--json", "json_out", is_flag=True, help="One JSON object per venue per line.")
-def command(venues, seconds, symbols, trade_share, json_out):
+def command(venues, seconds, symbols, trade_share, flood, json_out):
     """Flood a byte-counting sink from one sim process per venue; report what the sim pushes."""
-    for v in venues.split(","):
-        r = measure(v.strip(), seconds, symbols, trade_share)
+    from .protocol import PROTOCOLS
+    for v in (PROTOCOLS if venues == "all" else venues.split(",")):
+        r = measure(v.strip(), seconds, symbols, trade_share, flood)
         if json_out:
             sys.stdout.write(orjson.dumps(r).decode() + "\n")
         else:

@@ -268,6 +268,8 @@ class Engine:
         try:
             templates = [(s, Template(out2[s][0], out3[s][0], ts_ms, out3[s][1])) for s in out3]
         except Unusable as err:
+            if err.retry:
+                return
             print(f"sim {self.venue}: flood replay off for 10 s ({err}); rendering live", file=sys.stderr)
             self.replay_off_until = time.monotonic() + 10.0
             return

@@ -13,8 +13,8 @@ frame headers) is literal. Frame lengths stay exact because a template is only u
 slot changes its digit count (`kmax`).
 
 `Template(a, b, ts_ms)` raises Unusable when the two renderings do not differ only in numbers
-(different lengths, a changed non-digit byte, a number with a leading zero): the engine then
-simply keeps rendering live.
+(a changed non-digit byte, a number with a leading zero): the engine then keeps rendering live
+for a while. Different lengths (a number gained a digit) only mean: render another cycle.
 """
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ _CLOCKS = {10: ("s", None), 13: ("ms", 1), 16: ("us", 1_000), 19: ("ns", 1_000_0
 
 
 class Unusable(ValueError):
-    """These two renderings cannot be turned into a template."""
+    """These two renderings cannot be turned into a template. `retry`: only because a number
+    changed its digit count in between (a sequence passing 9999 -> 10000): the next try works."""
+
+    def __init__(self, msg: str, retry: bool = False):
+        super().__init__(msg)
+        self.retry = retry
 
 
 def _scaled(kind: str, ms: int) -> int:
@@ -57,7 +62,7 @@ class Template:
 
     def __init__(self, a: bytes, b: bytes, ts_ms: int, frames: int = 0):
         if len(a) != len(b):
-            raise Unusable("renderings differ in length")
+            raise Unusable("renderings differ in length", retry=True)
         self.frames = frames
         self.size = len(b)
         va = np.frombuffer(a, np.uint8)

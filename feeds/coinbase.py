@@ -39,11 +39,13 @@ from __future__ import annotations
 
 from orjson import dumps, loads
 
+from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
+
 from .decoder import BookEvent, Decoder, DecodeError
-from .isotime import iso_ns
+from .isotime import ISO_NS, iso_ns
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, MALFORMED, OPPOSITE, SIDES, SNAPSHOT, TRADE, fail, id_from_str,
-                   rest_json)
+from .wire import (ASK, BID, BOOK, MALFORMED, OPPOSITE, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail,
+                   id_from_str, rest_json)
 
 LOST = -2                     # BookEvent.prev: messages were lost since this instrument's last event
 SIDE_IS_MAKER = True          # market_trades `side` is the maker's side (see module docstring)
@@ -65,11 +67,22 @@ class CoinbaseDecoder(Decoder):
         self.sequence_gaps = 0                   # breaks seen in sequence_num
         self._run_start = 0                      # first sequence_num of the current unbroken run
         self._book_seq: dict[int, int] = {}      # instrument -> sequence_num of its last l2 event
+        self._ids: dict[str, int] = {}           # product_id -> instrument id in self._ids_market
+        self._ids_market = self.market
+
+    def _inst(self, product_id: str) -> int:
+        i = self._ids.get(product_id)
+        if i is None:
+            i = self._ids[product_id] = self.instruments.id(product_id, self.market)
+        return i
 
     def feed(self, frame: bytes, ts_recv: int) -> None:
         out = self.out
         n0 = out.n
         nb0 = len(self.book_events)
+        if self._ids_market != self.market:      # the market was set after construction
+            self._ids = {}
+            self._ids_market = self.market
         try:
             m = loads(frame)
             ch = m.get("channel")
@@ -95,8 +108,9 @@ class CoinbaseDecoder(Decoder):
                 raise DecodeError(f"coinbase: unexpected channel {ch!r}")
         except (DecodeError, *MALFORMED) as e:
             raise fail(self, n0, nb0, "coinbase", e) from None
-        if out.n > n0:
-            out.mark_last()
+        n = out.n
+        if n > n0:
+            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
 
     def _exchange(self, m, ts_recv: int) -> None:
         """Legacy Coinbase Exchange feed messages (keyed by `type`, no envelope)."""
@@ -139,53 +153,72 @@ class CoinbaseDecoder(Decoder):
         else:
             raise DecodeError(f"coinbase: unexpected message type {t!r}")
 
+    # records are packed inline (shm/batch.py); stamps are looked up whole first (isotime.ISO_NS)
     def _trades(self, m, ts_recv: int) -> None:
-        add = self.out.add
-        ids = self.instruments.id
-        market = self.market
+        out = self.out
+        ids = self._ids
         for ev in m["events"]:
             for t in ev["trades"]:
                 side = SIDES[t["side"]]
                 if SIDE_IS_MAKER:
                     side = OPPOSITE[side]
-                add(TRADE, ids(t["product_id"], market), iso_ns(t["time"]), ts_recv, side, 0,
-                    float(t["price"]), float(t["size"]), id_from_str(t["trade_id"]))
+                p = t["product_id"]
+                inst = ids.get(p) or self._inst(p)
+                tm = t["time"]
+                ts = ISO_NS.get(tm) or iso_ns(tm)
+                price = float(t["price"])
+                size = float(t["size"])
+                i = t["trade_id"]                            # id_from_str() without the call
+                tid = int(i) if type(i) is str and len(i) < 19 and i.isdigit() else id_from_str(i)
+                n = out.n
+                pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
+                           inst, TRADE, side, 0, price, size, 0.0, tid)
+                out.n = n + 1
 
     def _ticker(self, m, ts_recv: int) -> None:
-        add_quote = self.out.add_quote
-        ids = self.instruments.id
-        market = self.market
-        ts = iso_ns(m["timestamp"])
+        out = self.out
+        ids = self._ids
+        tm = m["timestamp"]
+        ts = ISO_NS.get(tm) or iso_ns(tm)
         for ev in m["events"]:
             for t in ev["tickers"]:
                 bid = t.get("best_bid")
                 if not bid:                       # ticker_batch carries no best bid/offer
                     continue
-                add_quote(ids(t["product_id"], market), ts, ts_recv, 0, float(bid),
-                          float(t["best_bid_quantity"]), float(t["best_ask"]),
-                          float(t["best_ask_quantity"]))
+                p = t["product_id"]
+                inst = ids.get(p) or self._inst(p)
+                n = out.n
+                pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
+                           inst, QUOTE, 0, 0, float(bid), float(t["best_bid_quantity"]),
+                           float(t["best_ask"]), float(t["best_ask_quantity"]))
+                out.n = n + 1
 
     def _book(self, m, s, ts_recv: int) -> None:
         out = self.out
-        add = out.add
-        ids = self.instruments.id
-        market = self.market
-        ts = iso_ns(m["timestamp"])
+        ids = self._ids
+        tm = m["timestamp"]
+        ts = ISO_NS.get(tm) or iso_ns(tm)
         seq = -1 if s is None else s
+        book_side = _BOOK_SIDE
         for ev in m["events"]:
-            inst = ids(ev["product_id"], market)
+            p = ev["product_id"]
+            inst = ids.get(p) or self._inst(p)
             snap = ev["type"] == "snapshot"
             flags = SNAPSHOT if snap else 0
             updates = ev["updates"]
             start = out.n
+            buf = out.reserve(len(updates))
+            off = start << 6
             for u in updates:
-                add(BOOK, inst, ts, ts_recv, _BOOK_SIDE[u["side"]], flags, float(u["price_level"]),
-                    float(u["new_quantity"]), seq)
+                pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, book_side[u["side"]], flags,
+                           float(u["price_level"]), float(u["new_quantity"]), 0.0, seq)
+                off += 64
+            out.n = off >> 6
             pb = self._book_seq.get(inst, -1)
             prev = pb if (pb < 0 or pb >= self._run_start) else LOST
             self._book_seq[inst] = seq
             self.last_levels[inst] = updates
-            self.book_events.append(BookEvent(inst, start, out.n, snap, seq, seq, prev, None))
+            self.book_events.append(TNEW(BookEvent, (inst, start, out.n, snap, seq, seq, prev, None)))
 
 
 # ----------------------------------------------------------------------------- declaration

@@ -24,10 +24,12 @@ import time
 
 from orjson import dumps, loads
 
+from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
+
 from .decoder import BookEvent, Decoder, DecodeError
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, MALFORMED, MS, SIDES, SNAPSHOT, TRADE, fail, id_from_str,
-                   rest_json, rest_levels)
+from .wire import (ASK, BID, BOOK, MALFORMED, MS, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail,
+                   id_from_str, pack_book, rest_json, rest_levels)
 
 _IGNORED = frozenset(("spot.candlesticks", "spot.tickers", "spot.pong", "spot.ping"))
 CHANNEL_NAMES = {"trades": "spot.trades", "quotes": "spot.book_ticker",
@@ -46,10 +48,24 @@ def ms_str_ns(value) -> int:
 class GateioDecoder(Decoder):
     venue = "gateio"
 
+    def __init__(self, instruments=None, market=None):
+        super().__init__(instruments, market)
+        self._ids: dict[str, int] = {}           # currency pair -> instrument id in self._ids_market
+        self._ids_market = self.market
+
+    def _inst(self, symbol: str) -> int:
+        i = self._ids.get(symbol)
+        if i is None:
+            i = self._ids[symbol] = self.instruments.id(symbol, self.market)
+        return i
+
     def feed(self, frame: bytes, ts_recv: int) -> None:
         out = self.out
         n0 = out.n
         nb0 = len(self.book_events)
+        if self._ids_market != self.market:      # the market was set after construction
+            self._ids = {}
+            self._ids_market = self.market
         try:
             m = loads(frame)
             ch = m["channel"]
@@ -61,10 +77,14 @@ class GateioDecoder(Decoder):
             res = m["result"]
             if ch == "spot.trades":
                 self._trade(res, ts_recv)
-            elif ch == "spot.book_ticker":
-                out.add_quote(self.instruments.id(res["s"], self.market), int(res["t"]) * MS,
-                              ts_recv, 0, float(res["b"]), float(res["B"]), float(res["a"]),
-                              float(res["A"]))
+            elif ch == "spot.book_ticker":                 # packed inline (shm/batch.py)
+                sym = res["s"]
+                inst = self._ids.get(sym) or self._inst(sym)
+                n = out.n
+                pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0,
+                           int(res["t"]) * MS, ts_recv, inst, QUOTE, 0, 0, float(res["b"]),
+                           float(res["B"]), float(res["a"]), float(res["A"]))
+                out.n = n + 1
             elif ch == "spot.order_book_update":
                 self._update(res["s"], res, ts_recv)
             elif ch == "spot.obu":
@@ -75,33 +95,37 @@ class GateioDecoder(Decoder):
                 raise DecodeError(f"gateio: unexpected channel {ch!r}")
         except (DecodeError, *MALFORMED) as e:
             raise fail(self, n0, nb0, "gateio", e) from None
-        if out.n > n0:
-            out.mark_last()
+        n = out.n
+        if n > n0:
+            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
 
     def _trade(self, res, ts_recv: int) -> None:
         # one trade per message; a list is accepted too
+        out = self.out
         for t in (res if isinstance(res, list) else (res,)):
             tid = t.get("id")
             ctm = t.get("create_time_ms")
-            self.out.add(TRADE, self.instruments.id(t["currency_pair"], self.market),
-                         ms_str_ns(ctm) if ctm is not None else int(t["create_time"]) * 1_000_000_000,
-                         ts_recv, SIDES[t["side"]], 0, float(t["price"]), float(t["amount"]),
-                         id_from_str(tid if tid is not None else t["id_market"]))
+            sym = t["currency_pair"]
+            inst = self._ids.get(sym) or self._inst(sym)
+            ts = ms_str_ns(ctm) if ctm is not None else int(t["create_time"]) * 1_000_000_000
+            sd = SIDES[t["side"]]
+            price = float(t["price"])
+            size = float(t["amount"])
+            n = out.n
+            pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv, inst,
+                       TRADE, sd, 0, price, size, 0.0,
+                       id_from_str(tid if tid is not None else t["id_market"]))
+            out.n = n + 1
 
     def _update(self, symbol: str, res, ts_recv: int) -> None:
         out = self.out
-        add = out.add
-        inst = self.instruments.id(symbol, self.market)
+        inst = self._ids.get(symbol) or self._inst(symbol)
         snap = bool(res.get("full", False))
-        flags = SNAPSHOT if snap else 0
-        ts = int(res["t"]) * MS
         u = int(res["u"])
-        start = out.n
-        for lv in res.get("b", ()):
-            add(BOOK, inst, ts, ts_recv, BID, flags, float(lv[0]), float(lv[1]), u)
-        for lv in res.get("a", ()):
-            add(BOOK, inst, ts, ts_recv, ASK, flags, float(lv[0]), float(lv[1]), u)
-        self.book_events.append(BookEvent(inst, start, out.n, snap, int(res["U"]), u, -1, None))
+        start = pack_book(out, res.get("b", ()), res.get("a", ()), inst, int(res["t"]) * MS,
+                          ts_recv, SNAPSHOT if snap else 0, u)
+        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, snap, int(res["U"]), u, -1,
+                                                 None)))
 
     def _snapshot(self, res, ts_recv: int) -> None:
         out = self.out

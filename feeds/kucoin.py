@@ -37,10 +37,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from orjson import dumps, loads
 
+from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
+
 from .decoder import BookEvent, Decoder, DecodeError
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, MALFORMED, MS, SIDES, SNAPSHOT, TRADE, fail, rest_json,
-                   rest_levels)
+from .wire import (ASK, BID, BOOK, MALFORMED, MS, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail,
+                   pack_book, rest_json, rest_levels)
 
 _CONTROL = frozenset(("welcome", "ack", "pong", "error", "notice", "ping"))
 _IGNORED_SUBJECTS = frozenset(("trade.candles.update", "trade.candles.add", "trade.snapshot"))
@@ -51,10 +53,24 @@ TOKEN_PATH = "/api/v1/bullet-public"
 class KucoinDecoder(Decoder):
     venue = "kucoin"
 
+    def __init__(self, instruments=None, market=None):
+        super().__init__(instruments, market)
+        self._ids: dict[str, int] = {}           # symbol -> instrument id in self._ids_market
+        self._ids_market = self.market
+
+    def _inst(self, symbol: str) -> int:
+        i = self._ids.get(symbol)
+        if i is None:
+            i = self._ids[symbol] = self.instruments.id(symbol, self.market)
+        return i
+
     def feed(self, frame: bytes, ts_recv: int) -> None:
         out = self.out
         n0 = out.n
         nb0 = len(self.book_events)
+        if self._ids_market != self.market:      # the market was set after construction
+            self._ids = {}
+            self._ids_market = self.market
         try:
             m = loads(frame)
             t = m.get("type")
@@ -68,17 +84,25 @@ class KucoinDecoder(Decoder):
             topic = m["topic"]
             symbol = topic[topic.index(":") + 1:]
             d = m["data"]
+            # records are packed inline (shm/batch.py): add() per record is a call too many
             if subj == "trade.l3match":
-                out.add(TRADE, self.instruments.id(symbol, self.market), int(d["time"]), ts_recv,
-                        SIDES[d["side"]], 0, float(d["price"]), float(d["size"]),
-                        int(d["sequence"]))
+                inst = self._ids.get(symbol) or self._inst(symbol)
+                n = out.n
+                pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, int(d["time"]),
+                           ts_recv, inst, TRADE, SIDES[d["side"]], 0, float(d["price"]),
+                           float(d["size"]), 0.0, int(d["sequence"]))
+                out.n = n + 1
             elif subj == "trade.l2update":
-                self._l2update(self.instruments.id(symbol, self.market), d, ts_recv)
+                self._l2update(self._ids.get(symbol) or self._inst(symbol), d, ts_recv)
             elif subj == "level1":
                 b = d["bids"]
                 a = d["asks"]
-                out.add_quote(self.instruments.id(symbol, self.market), int(d["timestamp"]) * MS,
-                              ts_recv, 0, float(b[0]), float(b[1]), float(a[0]), float(a[1]))
+                inst = self._ids.get(symbol) or self._inst(symbol)
+                n = out.n
+                pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0,
+                           int(d["timestamp"]) * MS, ts_recv, inst, QUOTE, 0, 0, float(b[0]),
+                           float(b[1]), float(a[0]), float(a[1]))
+                out.n = n + 1
             elif subj == "trade.ticker":
                 tm = d.get("Time") or d.get("time")
                 out.add_quote(self.instruments.id(symbol, self.market),
@@ -91,34 +115,40 @@ class KucoinDecoder(Decoder):
                 raise DecodeError(f"kucoin: unexpected subject {subj!r}")
         except (DecodeError, *MALFORMED) as e:
             raise fail(self, n0, nb0, "kucoin", e) from None
-        if out.n > n0:
-            out.mark_last()
+        n = out.n
+        if n > n0:
+            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
 
     def _l2update(self, inst: int, d, ts_recv: int) -> None:
         out = self.out
-        add = out.add
         ts = int(d["time"]) * MS
         ch = d["changes"]
         start = out.n
-        for row in ch["bids"]:
+        off = start << 6
+        rows = ch["bids"]
+        buf = out.reserve(len(rows))
+        for row in rows:
             if row[0] != "0":
-                add(BOOK, inst, ts, ts_recv, BID, 0, float(row[0]), float(row[1]), int(row[2]))
-        for row in ch["asks"]:
+                pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, BID, 0, float(row[0]),
+                           float(row[1]), 0.0, int(row[2]))
+                off += 64
+        out.n = off >> 6
+        rows = ch["asks"]
+        buf = out.reserve(len(rows))
+        for row in rows:
             if row[0] != "0":
-                add(BOOK, inst, ts, ts_recv, ASK, 0, float(row[0]), float(row[1]), int(row[2]))
-        self.book_events.append(BookEvent(inst, start, out.n, False, int(d["sequenceStart"]),
-                                          int(d["sequenceEnd"]), -1, None))
+                pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, ASK, 0, float(row[0]),
+                           float(row[1]), 0.0, int(row[2]))
+                off += 64
+        out.n = off >> 6
+        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, False, int(d["sequenceStart"]),
+                                                 int(d["sequenceEnd"]), -1, None)))
 
     def _depth(self, inst: int, d, ts_recv: int) -> None:
         out = self.out
-        add = out.add
-        ts = int(d["timestamp"]) * MS
-        start = out.n
-        for lv in d["bids"]:
-            add(BOOK, inst, ts, ts_recv, BID, SNAPSHOT, float(lv[0]), float(lv[1]), 0)
-        for lv in d["asks"]:
-            add(BOOK, inst, ts, ts_recv, ASK, SNAPSHOT, float(lv[0]), float(lv[1]), 0)
-        self.book_events.append(BookEvent(inst, start, out.n, True, -1, -1, -1, None))
+        start = pack_book(out, d["bids"], d["asks"], inst, int(d["timestamp"]) * MS, ts_recv,
+                          SNAPSHOT, 0)
+        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, True, -1, -1, -1, None)))
 
 
 # ----------------------------------------------------------------------------- declaration

@@ -24,8 +24,8 @@ from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
 
 from .decoder import BookEvent, DecodeError, Decoder
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, BUY, MALFORMED, MS, QUOTE, SELL, SNAPSHOT, TNEW, TRADE,
-                   fail, filter_value, rest_json, rest_levels)
+from .wire import (ASK, BID, BOOK, BUY, MALFORMED, MS, QUOTE, SELL, SNAPSHOT, TNEW, TRADE, fail,
+                   filter_value, pack_book, rest_json, rest_levels)
 
 
 class BinanceDecoder(Decoder):
@@ -116,8 +116,13 @@ class BinanceDecoder(Decoder):
 
     def _book_ticker(self, d: dict, ts_recv: int) -> None:
         s = d["s"]
-        self.out.add_quote(self._ids.get(s) or self._inst(s), int(d.get("E", 0)) * MS, ts_recv, 0,
-                           float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]))
+        inst = self._ids.get(s) or self._inst(s)
+        out = self.out
+        n = out.n
+        pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, int(d.get("E", 0)) * MS,
+                   ts_recv, inst, QUOTE, 0, 0, float(d["b"]), float(d["B"]), float(d["a"]),
+                   float(d["A"]))
+        out.n = n + 1
 
     def _depth(self, d: dict, stream: str | None, ts_recv: int) -> None:
         out = self.out
@@ -145,15 +150,10 @@ class BinanceDecoder(Decoder):
         if stream is None:
             raise DecodeError(f"{self.venue}: partial depth without a stream name (use /stream)")
         out = self.out
-        add = out.add
         inst = self._inst(stream.split("@", 1)[0].upper())
         u = d["lastUpdateId"]
-        start = out.n
-        for lv in d["bids"]:
-            add(BOOK, inst, 0, ts_recv, BID, SNAPSHOT, float(lv[0]), float(lv[1]), u)
-        for lv in d["asks"]:
-            add(BOOK, inst, 0, ts_recv, ASK, SNAPSHOT, float(lv[0]), float(lv[1]), u)
-        self.book_events.append(BookEvent(inst, start, out.n, True, u, u, -1, None))
+        start = pack_book(out, d["bids"], d["asks"], inst, 0, ts_recv, SNAPSHOT, u)
+        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, True, u, u, -1, None)))
 
 
 # --- connection planning: streams and SUBSCRIBE messages ---------------------------------------

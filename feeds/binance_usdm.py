@@ -22,8 +22,8 @@ from __future__ import annotations
 from .binance import BinanceDecoder, parse_depth, parse_exchange_info, subscribe_messages
 from .decoder import BookEvent
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, BUY, LIQUIDATION, MARK, MS, SELL, SIDES, SNAPSHOT,
-                   num, rest_json)
+from .wire import (BUY, LIQUIDATION, MARK, MS, SELL, SIDES, SNAPSHOT, TNEW, num, pack_book,
+                   rest_json)
 
 
 class BinanceUsdmDecoder(BinanceDecoder):
@@ -44,16 +44,11 @@ class BinanceUsdmDecoder(BinanceDecoder):
 
     def _partial_usdm(self, d: dict, ts_recv: int) -> None:
         out = self.out
-        add = out.add
         inst = self._inst(d["s"])
         ts = int(d["E"]) * MS
         u = d["u"]
-        start = out.n
-        for lv in d["b"]:
-            add(BOOK, inst, ts, ts_recv, BID, SNAPSHOT, float(lv[0]), float(lv[1]), u)
-        for lv in d["a"]:
-            add(BOOK, inst, ts, ts_recv, ASK, SNAPSHOT, float(lv[0]), float(lv[1]), u)
-        self.book_events.append(BookEvent(inst, start, out.n, True, d["U"], u, -1, None))
+        start = pack_book(out, d["b"], d["a"], inst, ts, ts_recv, SNAPSHOT, u)
+        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, True, d["U"], u, -1, None)))
 
     def _other(self, e: str, d: dict, ts_recv: int) -> None:
         if e == "markPriceUpdate":

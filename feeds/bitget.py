@@ -29,10 +29,10 @@ from zlib import crc32
 
 from orjson import dumps, loads
 
-from .checksum import BITGET_LEVELS, bitget_checksum, signed32
 from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
 
-from .decoder import BookEvent, Decoder, DecodeError
+from .checksum import BITGET_LEVELS, bitget_checksum, signed32
+from .decoder import BookEvent, DecodeError, Decoder
 from .venue import Limits, Ping, Venue
 from .wire import (ASK, BID, BOOK, MALFORMED, MS, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail,
                    id_from_str, pack_book, rest_json)

@@ -41,7 +41,7 @@ from orjson import dumps, loads
 
 from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
 
-from .decoder import BookEvent, Decoder, DecodeError
+from .decoder import BookEvent, DecodeError, Decoder
 from .isotime import ISO_NS, iso_ns
 from .venue import Limits, Ping, Venue
 from .wire import (ASK, BID, BOOK, MALFORMED, OPPOSITE, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail,

@@ -29,10 +29,10 @@ from zlib import crc32
 
 from orjson import dumps, loads
 
-from .checksum import KRAKEN_LEVELS, kraken_checksum
 from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
 
-from .decoder import BookEvent, Decoder, DecodeError
+from .checksum import KRAKEN_LEVELS, kraken_checksum
+from .decoder import BookEvent, DecodeError, Decoder
 from .isotime import ISO_NS, iso_ns
 from .venue import Limits, Ping, Venue
 from .wire import ASK, BID, BOOK, MALFORMED, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail, rest_json

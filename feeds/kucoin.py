@@ -39,7 +39,7 @@ from orjson import dumps, loads
 
 from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
 
-from .decoder import BookEvent, Decoder, DecodeError
+from .decoder import BookEvent, DecodeError, Decoder
 from .venue import Limits, Ping, Venue
 from .wire import (ASK, BID, BOOK, MALFORMED, MS, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail,
                    pack_book, rest_json, rest_levels)

@@ -13,7 +13,7 @@ import pytest
 
 import feeds
 from feeds import bitget, kraken
-from feeds.book import BookKeeper, Book, RULES
+from feeds.book import RULES, Book, BookKeeper
 from feeds.decoder import BookEvent
 from shm.batch import LAST, LAST_BYTE_FROM_END, RecordBatch, pack_level
 from shm.record import Flag, Kind, Side
@@ -72,7 +72,7 @@ def test_bitget_level_strings_are_the_venue_text():
 
 def _general(keeper, ev, buf):
     """BookKeeper.check's general branch for one event (a copy of its semantics via _verdict)."""
-    from feeds.book import APPLY, RESET, GAP, WAITING, _or_flags
+    from feeds.book import APPLY, GAP, RESET, WAITING, _or_flags
     b = keeper.book(ev.instrument)
     resync = ev.snapshot and b.after_gap and b.state == WAITING
     verdict = keeper._verdict(b, ev)

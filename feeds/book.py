@@ -27,10 +27,11 @@ gives `Venue.extra["book_checksum"](bids, asks, instrument) -> int` (levels best
 """
 from __future__ import annotations
 
+import heapq
 import struct
 import time
+from bisect import bisect_left, insort
 from dataclasses import dataclass
-import heapq
 from typing import Callable
 
 from shm.batch import RecordBatch
@@ -106,15 +107,24 @@ class Book:
     call; the best price moves only when a level beats it or the best level is deleted (then
     one max()/min() over the side). Sorted top-N is computed only when it is read (shm table,
     checksum, published snapshot), at most once per frame.
+
+    sorted_prices=True (venues whose checksum walks the top levels on every message, or whose
+    book is truncated): each side also keeps its prices in an ascending list (bpx, apx),
+    maintained with bisect as levels come and go, so the top N is a slice instead of a sort
+    per message, and a deleted best level is replaced in O(1). Code that edits bids/asks
+    directly must call resort() afterwards.
     """
 
     __slots__ = ("instrument", "bids", "asks", "best_bid", "best_ask", "last_id", "state", "fresh",
-                 "crossed", "buffer", "requested_ns", "resyncs", "gaps", "after_gap", "checked_ns")
+                 "crossed", "buffer", "requested_ns", "resyncs", "gaps", "after_gap", "checked_ns",
+                 "bpx", "apx")
 
-    def __init__(self, instrument: int):
+    def __init__(self, instrument: int, sorted_prices: bool = False):
         self.instrument = instrument
         self.bids: dict[float, float] = {}
         self.asks: dict[float, float] = {}
+        self.bpx: list[float] | None = [] if sorted_prices else None   # bid prices, ascending
+        self.apx: list[float] | None = [] if sorted_prices else None   # ask prices, ascending
         self.best_bid = NO_BID
         self.best_ask = NO_ASK
         self.last_id = -1
@@ -131,9 +141,18 @@ class Book:
     def clear(self) -> None:
         self.bids.clear()
         self.asks.clear()
+        if self.bpx is not None:
+            self.bpx.clear()
+            self.apx.clear()
         self.best_bid = NO_BID
         self.best_ask = NO_ASK
         self.crossed = False
+
+    def resort(self) -> None:
+        """Rebuild the sorted price lists from the dicts (after editing them directly)."""
+        if self.bpx is not None:
+            self.bpx = sorted(self.bids)
+            self.apx = sorted(self.asks)
 
     def apply(self, levels) -> None:
         """Apply (side, price, size) levels; size 0 deletes (deleting an unknown level is normal)."""
@@ -150,9 +169,12 @@ class Book:
                 asks.pop(price, None)
         self.best_bid = max(bids) if bids else NO_BID
         self.best_ask = min(asks) if asks else NO_ASK
+        self.resort()
 
     def apply_records(self, buf, start: int, end: int) -> None:
         """Apply BOOK records [start, end) of a packed batch (the hot path)."""
+        if self.bpx is not None:
+            return self._apply_records_sorted(buf, start, end)
         bids, asks = self.bids, self.asks
         bb, ba = self.best_bid, self.best_ask
         for off in range(start * RECORD_SIZE, end * RECORD_SIZE, RECORD_SIZE):
@@ -172,6 +194,39 @@ class Book:
                 ba = min(asks) if asks else NO_ASK
         self.best_bid, self.best_ask = bb, ba
 
+    def _apply_records_sorted(self, buf, start: int, end: int) -> None:
+        """apply_records keeping the ascending price lists (a new price: insort; a deleted
+        one: del at its bisect index; dict length tells whether a price was new)."""
+        bids, asks = self.bids, self.asks
+        bpx, apx = self.bpx, self.apx
+        bb, ba = self.best_bid, self.best_ask
+        for off in range(start * RECORD_SIZE, end * RECORD_SIZE, RECORD_SIZE):
+            side, price, size = _unpack_level(buf, off)
+            if side == 1:
+                if size:
+                    n = len(bids)
+                    bids[price] = size
+                    if len(bids) != n:
+                        insort(bpx, price)
+                        if price > bb:
+                            bb = price
+                elif bids.pop(price, None) is not None:
+                    del bpx[bisect_left(bpx, price)]
+                    if price == bb:
+                        bb = bpx[-1] if bpx else NO_BID
+            elif size:
+                n = len(asks)
+                asks[price] = size
+                if len(asks) != n:
+                    insort(apx, price)
+                    if price < ba:
+                        ba = price
+            elif asks.pop(price, None) is not None:
+                del apx[bisect_left(apx, price)]
+                if price == ba:
+                    ba = apx[0] if apx else NO_ASK
+        self.best_bid, self.best_ask = bb, ba
+
     def is_crossed(self) -> bool:
         return self.best_bid >= self.best_ask
 
@@ -185,12 +240,13 @@ class Book:
     def top(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """The best n levels of each side as (price, size), best first."""
         bids, asks = self.bids, self.asks
-        bp = sorted(bids, reverse=True)[:n] if len(bids) <= 8 * n else heapq.nlargest(n, bids)
-        ap = sorted(asks)[:n] if len(asks) <= 8 * n else heapq.nsmallest(n, asks)
+        bp, ap = self.top_prices(n)
         return [(p, bids[p]) for p in bp], [(p, asks[p]) for p in ap]
 
     def top_prices(self, n: int) -> tuple[list[float], list[float]]:
         """The best n prices of each side, best first (what a checksum walks; no tuples)."""
+        if self.bpx is not None:
+            return self.bpx[-1:-n - 1:-1], self.apx[:n]
         bids, asks = self.bids, self.asks
         bp = sorted(bids, reverse=True)[:n] if len(bids) <= 8 * n else heapq.nlargest(n, bids)
         ap = sorted(asks)[:n] if len(asks) <= 8 * n else heapq.nsmallest(n, asks)
@@ -203,6 +259,19 @@ class Book:
 
     def truncate(self, n: int) -> None:
         """Keep the best n levels per side (venues that stop sending levels out of scope)."""
+        if self.bpx is not None:
+            bids, bpx = self.bids, self.bpx
+            if len(bpx) > n:
+                k = len(bpx) - n
+                for p in bpx[:k]:
+                    del bids[p]
+                del bpx[:k]
+            asks, apx = self.asks, self.apx
+            if len(apx) > n:
+                for p in apx[n:]:
+                    del asks[p]
+                del apx[n:]
+            return
         for side, worst_first in ((self.bids, False), (self.asks, True)):
             if len(side) > n:
                 for p in sorted(side, reverse=worst_first)[:len(side) - n]:
@@ -256,6 +325,8 @@ class BookKeeper:
         # dicts (`hook.from_prices(bid_prices, ask_prices, bids, asks, instrument) -> int`, or
         # None to fall back to the hook itself): no (price, size) tuples per level per message
         self._checksum_prices = getattr(checksum, "from_prices", None)
+        # books whose top levels are read on every message keep sorted price lists (Book)
+        self._sorted_prices = checksum is not None or self.rule.truncate
         # check()'s in-sync fast path: the rule as a small int, and whether _after_apply has
         # anything to do beyond the crossed check (truncate, checksum)
         self._fast = _FAST_KIND[self.rule.check]
@@ -265,7 +336,7 @@ class BookKeeper:
     def book(self, instrument: int) -> Book:
         b = self.books.get(instrument)
         if b is None:
-            b = self.books[instrument] = Book(instrument)
+            b = self.books[instrument] = Book(instrument, self._sorted_prices)
         return b
 
     def _status(self, code: Status, instrument: int, a: float = 0.0, b: float = 0.0) -> None:

@@ -216,3 +216,43 @@ def test_decoders_grow_their_batch_for_big_messages(venue):
     assert list(arr["flags"]).count(int(Flag.LAST)) == 1 and arr["flags"][-1] == int(Flag.LAST)
     (ev,) = dec.book_events
     assert (ev.start, ev.end) == (0, 3000) and type(ev) is BookEvent
+
+
+def test_sorted_price_books_match_plain_books():
+    """Book(sorted_prices=True) keeps its price lists equal to sorted(dict) through inserts,
+    updates, deletes of the best levels, truncation, clear() and apply()."""
+    rnd = random.Random(11)
+    plain, tracked = Book(1), Book(1, sorted_prices=True)
+    for step in range(600):
+        batch = RecordBatch(8)
+        for _ in range(rnd.randrange(1, 5)):
+            side = rnd.choice((1, 2))
+            if rnd.random() < 0.3:               # delete an existing (often the best) level
+                px = tracked.bpx if side == 1 else tracked.apx
+                price = (px[-1] if side == 1 else px[0]) if px and rnd.random() < 0.6 else \
+                    round(rnd.uniform(99, 101), 2)
+                size = 0.0
+            else:
+                price = round(rnd.uniform(99, 100.2) if side == 1 else rnd.uniform(99.8, 101), 2)
+                size = round(rnd.uniform(0.1, 3), 2)
+            batch.add(Kind.BOOK, 1, 0, 0, side, 0, price, size, 0)
+        for b in (plain, tracked):
+            b.apply_records(batch.buf, 0, batch.n)
+        if step % 50 == 7:
+            for b in (plain, tracked):
+                b.truncate(10)
+        if step == 300:
+            for b in (plain, tracked):
+                b.clear()
+                b.apply([(1, 99.5, 1.0), (2, 100.5, 2.0), (1, 99.4, 0.0)])
+        assert tracked.bpx == sorted(tracked.bids) and tracked.apx == sorted(tracked.asks)
+        assert (plain.bids, plain.asks) == (tracked.bids, tracked.asks)
+        assert (plain.best_bid, plain.best_ask) == (tracked.best_bid, tracked.best_ask)
+        assert plain.top(7) == tracked.top(7) and plain.top_prices(30) == tracked.top_prices(30)
+
+
+@pytest.mark.parametrize("venue", ["kraken", "bitget"])
+def test_checksum_keepers_use_sorted_books(venue):
+    v = feeds.venue(venue)
+    keeper = BookKeeper(v.book_rule, depth=v.book_depth, checksum=v.extra["book_checksum"])
+    assert keeper.book(3).bpx == [] and BookKeeper("binance_spot").book(3).bpx is None

@@ -85,14 +85,17 @@ def test_replayed_flood_decodes_in_sequence_with_contiguous_trade_ids(venue):
     e.rebuild_s = 1e9                                 # rebuilds only where the test asks
     sessions = subscribe(e, venue)
     ts0 = int(time.time() * 1000)
-    steps = 10
+    steps = 11
     for i in range(steps):
         e.flood(ts0 + 1000 * i)
         if i == 0:      # what REST says between cycles (after a message the worker buffered)
             snapshot = {b.native: (b.uid, b.top(b.depth)) for b in e.book_list}
-        if i == 4:
-            e.changed()                  # a new cycle: live batch, render, replay again
-    assert e.replayed >= steps - 4, "the flood never replayed a cycle"
+        if i == 1:
+            e.tick(ts0 + 1000 * i)       # periodic frames (heartbeats take sequence numbers),
+                                         # then a new cycle: live batch, render, replay again
+        if i == 7:
+            e.changed()                  # and once more (live numbers follow replayed ones)
+    assert e.replayed >= steps - 6, "the flood never replayed a cycle"
 
     v = feeds.venue(venue)
     imap = InstrumentMap(venue)

@@ -1,10 +1,18 @@
 """`tickring bench feed`: one feed worker's throughput, CPU per message and latency.
 
 Per venue, three measurements in one run:
-- flood (end to end): simulator (flood mode) -> `tickring feed` worker process -> ring.
-  msgs_per_s = exchange messages the worker decoded per second; cpu_us_per_msg = the worker's
-  CPU time (psutil) / messages. The simulator is Python too and usually cannot outpace the
-  worker on 2 cores, so this is a lower bound of the worker's limit (sim_bound says so).
+- flood (end to end): simulator (flood mode) -> `tickring feed` worker process -> ring, the
+  simulator pinned to one CPU and the worker to another (2+ cores). msgs_per_s = exchange
+  messages the worker decoded per second; cpu_us_per_msg = the worker's CPU time (psutil) /
+  messages. The simulator floods with replayed cycles (feeds/sim/engine.py), several times
+  faster than a worker decodes; to show which side limited the figure, the same simulator
+  first floods a null sink (sim_frames_per_s: its capacity in this run, same subscriptions as
+  the worker's); the worker subscribes and seeds its books at a moderate rate (a flooded
+  worker cannot fetch a REST snapshot in time), then the simulator switches to flood
+  (/_sim/rate) and the flood reports both processes' CPU shares and `bottleneck`: "worker"
+  (the worker used >= 90 % of its core: the figure is the worker's limit), "simulator" (the
+  simulator used >= 90 % of its core while the worker waited: sim_bound) or "contention"
+  (neither was busy: other processes took the CPUs, rerun on a quieter box).
 - in_process: frames recorded from the simulator, fed to the worker's own `on_frame`
   (decode + book keeping + publish into a real ring) in a tight loop; plus the baseline of a
   bare `orjson.loads` of the same frames, so figures read as ratios on a noisy box.
@@ -99,28 +107,84 @@ def _cpu_s(pid) -> float:
 
 # -- end to end: flood ----------------------------------------------------------------------------
 
-def bench_flood(venue: str, symbols: int, seconds: float, prefix: str) -> dict:
+BUSY = 0.9          # a process using this share of its core or more is the bottleneck
+WARM_RATE = 2000.0  # events/s while the worker subscribes and seeds its books, before the flood
+
+
+def _books_synced(ring, timeout: float) -> tuple[int, int]:
+    """Wait until every instrument the worker trades has a book snapshot in the ring;
+    (instruments with a book, instruments seen)."""
+    rd = ring.reader("oldest", name="bench-sync")
+    seen: set[int] = set()
+    booked: set[int] = set()
+    trade, book, snap = int(Kind.TRADE), int(Kind.BOOK), int(Flag.SNAPSHOT)
+    end = time.monotonic() + timeout
+    start = time.monotonic()
+    try:
+        while time.monotonic() < end:
+            a = rd.read(65536, timeout=0.1)
+            if len(a):
+                seen.update(np.unique(a["instrument"][a["kind"] == trade]).tolist())
+                booked.update(np.unique(a["instrument"][(a["kind"] == book) & ((a["flags"] & snap) != 0)]).tolist())
+            if seen and seen <= booked and time.monotonic() - start > 0.5:
+                break
+    finally:
+        rd.close()
+    return len(booked & seen), len(seen)
+
+
+def bench_flood(venue: str, symbols: int, seconds: float, prefix: str, capacity_seconds: float | None = None,
+                flood: str = "replay") -> dict:
     from feeds.sim import start_in_background
+    from feeds.sim.bench import capacity
     ring_name, reg = prefix + "flood", prefix + "reg"
-    sim = start_in_background([venue], symbols=symbols, rate=0, seed=5)
+    cpus = sorted(os.sched_getaffinity(0))
+    sim_cpu, worker_cpu = (cpus[0], cpus[1]) if len(cpus) > 1 else (None, None)
+    sim = start_in_background([venue], symbols=symbols, rate=0, seed=5,
+                              env=dict(os.environ, TICKRING_SIM_FLOOD=flood))
     proc = None
     try:
+        if sim_cpu is not None:
+            os.sched_setaffinity(sim.pid, {sim_cpu})
         syms = sim.symbols(venue)
-        proc = _start_worker(venue, syms, sim, ring_name, reg)
+        # the simulator's own capacity, same run, same subscriptions, sink on the worker's CPU
+        cap = capacity(sim, venue, syms, capacity_seconds or min(2.0, seconds), cpu=worker_cpu)
+        sim.set_rate(venue, WARM_RATE)
+        proc = _start_worker(venue, syms, sim, ring_name, reg, cpu=worker_cpu)
         ring = _attach(ring_name)
-        _wait(lambda: ring.word("messages") > 1000, 20, "flood messages")
-        m0, r0, c0, t0 = ring.word("messages"), ring.published, _cpu_s(proc.pid), time.perf_counter()
+        synced, instruments = _books_synced(ring, 20.0)
+        g0, rs0 = ring.word("gaps"), ring.word("resyncs")
+        sim.set_rate(venue, 0)
+        m = ring.word("messages")
+        _wait(lambda: ring.word("messages") > m + 1000, 20, "flood messages")
+        time.sleep(0.3)                                   # past the first cycles
+        f0, m0, r0, c0, s0, t0 = (ring.word("frames"), ring.word("messages"), ring.published, _cpu_s(proc.pid),
+                                  _cpu_s(sim.pid), time.perf_counter())
         time.sleep(seconds)
-        m1, r1, c1, t1 = ring.word("messages"), ring.published, _cpu_s(proc.pid), time.perf_counter()
+        f1, m1, r1, c1, s1, t1 = (ring.word("frames"), ring.word("messages"), ring.published, _cpu_s(proc.pid),
+                                  _cpu_s(sim.pid), time.perf_counter())
         info = ring.info()["counters"]
         ring.close()
+        el = t1 - t0
         msgs = m1 - m0
-        out = {"msgs_per_s": round(msgs / (t1 - t0)), "records_per_s": round((r1 - r0) / (t1 - t0)),
+        out = {"msgs_per_s": round(msgs / el), "records_per_s": round((r1 - r0) / el),
+               "frames_per_s": round((f1 - f0) / el),
                "cpu_us_per_msg": round((c1 - c0) * 1e6 / max(1, msgs), 3),
-               "worker_cpu_share": round((c1 - c0) / (t1 - t0), 2),
-               "decode_errors": info["decode_errors"], "gaps": info["gaps"]}
-        # a worker below ~90 % of a core was waiting for the simulator, not the other way round
-        out["sim_bound"] = out["worker_cpu_share"] < 0.9
+               "worker_cpu_share": round((c1 - c0) / el, 2), "sim_cpu_share": round((s1 - s0) / el, 2),
+               "sim_frames_per_s": cap["frames_per_s"], "sim_cpu_us_per_frame": cap["cpu_us_per_frame"],
+               "sim_capacity_cpu_share": round(cap["sim_cpu_pct"] / 100, 2), "sim_flood": cap["flood_mode"],
+               "cpus": {"sim": sim_cpu, "worker": worker_cpu},
+               "books_synced": f"{synced}/{instruments}", "decode_errors": info["decode_errors"],
+               "gaps": info["gaps"], "resyncs": info["resyncs"], "gaps_in_flood": info["gaps"] - g0,
+               "resyncs_in_flood": info["resyncs"] - rs0}
+        if out["worker_cpu_share"] >= BUSY:
+            out["bottleneck"] = "worker"
+        elif out["sim_cpu_share"] >= BUSY or out["frames_per_s"] >= 0.9 * cap["frames_per_s"]:
+            out["bottleneck"] = "simulator"
+        else:
+            out["bottleneck"] = "contention"
+        # the worker waited for the simulator (not for the CPU): the figure is the sim's, not its own
+        out["sim_bound"] = out["bottleneck"] == "simulator"
         return out
     finally:
         if proc is not None:
@@ -360,10 +424,15 @@ def bench_bare_latency(rate: float, seconds: float, prefix: str) -> dict:
         _segments_gone(name)
 
 
-def bench_venue(venue: str, seconds: float, frames_n: int, rate: float, symbols: int) -> dict:
+def bench_venue(venue: str, seconds: float, frames_n: int, rate: float, symbols: int, sim_flood: str = "replay",
+                flood_only: bool = False) -> dict:
     prefix = f"bench-feed-{os.getpid()}-{venue}-"
     res = {"venue": venue}
-    res["flood"] = bench_flood(venue, symbols, seconds, prefix)
+    res["flood"] = bench_flood(venue, symbols, seconds, prefix, flood=sim_flood)
+    if flood_only:
+        res["msgs_per_s"] = res["flood"]["msgs_per_s"]
+        res["cpu_us_per_msg"] = res["flood"]["cpu_us_per_msg"]
+        return res
     frames = record_frames(venue, symbols, frames_n)
     res["in_process"] = bench_in_process(venue, frames, prefix)
     res["latency"] = bench_latency(venue, symbols, rate, seconds, prefix)
@@ -385,7 +454,10 @@ def bench_venue(venue: str, seconds: float, frames_n: int, rate: float, symbols:
 @click.option("--frames", "frames_n", default=100_000, show_default=True, help="Recorded frames for the in-process phase.")
 @click.option("--rate", default=2000.0, show_default=True, help="Simulator events/s for the latency phase.")
 @click.option("--symbols", default=4, show_default=True, help="Instruments per venue.")
-def command(venue, as_json, seconds, frames_n, rate, symbols):
+@click.option("--sim-flood", type=click.Choice(["replay", "live"]), default="replay", show_default=True,
+              help="How the simulator floods: replayed cycles (fast) or every frame rendered live.")
+@click.option("--flood-only", is_flag=True, help="Only the end-to-end flood phase (no in-process, no latency).")
+def command(venue, as_json, seconds, frames_n, rate, symbols, sim_flood, flood_only):
     """Feed worker throughput (flood and in-process), CPU per message, frame->consumer latency."""
     from feeds.sim.protocol import PROTOCOLS
     if venue == "all":
@@ -400,19 +472,26 @@ def command(venue, as_json, seconds, frames_n, rate, symbols):
     for v in venues:
         if not as_json:
             click.echo(f"… {v}", err=True)
-        out["venues"][v] = bench_venue(v, seconds, frames_n, rate, symbols)
+        out["venues"][v] = bench_venue(v, seconds, frames_n, rate, symbols, sim_flood, flood_only)
     if len(venues) == 1:                  # one venue: its headline figures at the top level too
         r = out["venues"][venues[0]]
         out.update(venue=venues[0], msgs_per_s=r["msgs_per_s"], cpu_us_per_msg=r["cpu_us_per_msg"],
-                   latency_us=r["latency_us"])
+                   latency_us=r.get("latency_us"))
     if as_json:
         click.echo(json.dumps(out))
         return
     for v, r in out["venues"].items():
-        f, ip, lat = r["flood"], r["in_process"], r["latency"]["latency_us"]
+        f = r["flood"]
         click.echo(f"{v}")
         click.echo(f"  flood (sim -> worker -> ring)  {f['msgs_per_s']:>10,} msgs/s  {f['cpu_us_per_msg']:.2f} us CPU/msg"
-                   f"  worker at {f['worker_cpu_share']:.0%} of a core{'  (sim-bound)' if f['sim_bound'] else ''}")
+                   f"  worker at {f['worker_cpu_share']:.0%} of a core, sim at {f['sim_cpu_share']:.0%}"
+                   f"  (bottleneck: {f['bottleneck']})")
+        click.echo(f"  simulator alone (null sink)    {f['sim_frames_per_s']:>10,} frames/s  "
+                   f"{f['sim_cpu_us_per_frame']:.2f} us CPU/frame ({f['sim_flood']}); the worker got "
+                   f"{f['frames_per_s']:,} frames/s")
+        if flood_only:
+            continue
+        ip, lat = r["in_process"], r["latency"]["latency_us"]
         click.echo(f"  in-process on_frame            {ip['msgs_per_s']:>10,} msgs/s  {ip['cpu_us_per_msg']:.2f} us CPU/msg"
                    f"  ({ip['records_per_msg']} records/msg; orjson.loads alone {ip['baseline_orjson_us_per_frame']:.2f} us, ratio {ip['ratio_to_orjson']})")
         base = r["latency"]["bare_ring_baseline_us"]

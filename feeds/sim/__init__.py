@@ -14,6 +14,7 @@ plus on every port the control endpoints
 - POST /_sim/fault?venue=..&kind=..&symbol=..   (kinds and params: feeds/sim/faults.py)
 - GET  /_sim/state?venue=..&symbol=..[&market=..&depth=10&trades=100]  the book and trades sent
 - GET  /_sim/info (URLs and symbols), GET /_sim/stats (events generated per venue)
+- POST /_sim/rate?venue=..&rate=..  change a venue's event rate at run time (0 = flood)
 Per-venue protocol rules live in feeds/sim/<venue>.py (a VenueProtocol subclass registered in
 feeds.sim.protocol.PROTOCOLS); the market model in market.py; the generation loop in engine.py;
 the HTTP/websocket server in server.py.
@@ -38,9 +39,14 @@ JSON announcement line (no sleeps) and returns a SimHandle. Extra CLI flags go i
 
 Semantics worth knowing:
 - `rate` counts market *events* (a trade or a book change) per second, split evenly across the
-  venues of the process; an event becomes one frame per subscribed channel and connection
-  (a top-of-book change also feeds quote channels). rate=0 (or --flood) generates as fast as
-  the clients read, and only while some connection is subscribed.
+  venues of the process (set_rate() changes one venue's rate at run time); an event becomes
+  one frame per subscribed channel and connection (a top-of-book change also feeds quote
+  channels). rate=0 (or --flood) generates as fast as the clients read, and only while some
+  connection is subscribed.
+- Flood replay: a flood renders a closed cycle of events live a few times, then replays it
+  from a template with update ids, trade ids, sequence numbers and clocks advanced (several
+  times faster than live rendering; contiguous and consistent with REST; see engine.py and
+  replay.py). TICKRING_SIM_FLOOD=live in the sim's environment renders every frame live.
 - The market advances whether or not anyone is subscribed (rate mode), like a real venue:
   /_sim/state's trade count/ids are every trade generated; `recent` is what a subscriber of
   that symbol received (bounded by --history, which also bounds REST backfill: 2000 trades
@@ -52,9 +58,10 @@ Semantics worth knowing:
 - --tls serves wss:// and https:// with a self-signed certificate (CN=localhost, SAN
   localhost/127.0.0.1) made at start by the `cryptography` package when installed, else by
   `openssl req -x509` (feeds/sim/tls.py); connect without verification (tls.client_context()).
-- Speed: `python -m feeds.sim.bench [--venues ..] [--trade-share ..] [--json]` floods byte-
-  counting sinks from one sim process per venue and reports frames/s, sim CPU and CPU us per
-  frame (with a calibration loop so runs on a busy box can be compared).
+- Speed: `python -m feeds.sim.bench [--venues ..|all] [--flood replay|live] [--json]` floods
+  byte-counting sinks (subscribed like the feed worker) from one sim process per venue and
+  reports frames/s, sim CPU and CPU us per frame (with a calibration loop so runs on a busy
+  box can be compared).
 """
 from __future__ import annotations
 
@@ -139,6 +146,10 @@ class SimHandle:
 
     def stats(self) -> dict:
         return self.request(next(iter(self.venues)), "/_sim/stats")
+
+    def set_rate(self, venue: str, rate: float) -> dict:
+        """Change a venue's event rate from now on (0 = flood)."""
+        return self.request(venue, "/_sim/rate", {"venue": venue, "rate": rate}, method="POST")
 
     def symbols(self, venue: str) -> list[str]:
         return self.request(venue, "/_sim/info")["symbols"][venue]

@@ -19,7 +19,9 @@ levels it started from) three times from the same model state (all three are sen
 real, contiguous data), makes a template per connection of the last two (feeds/sim/replay.py)
 and then replays it with ids, sequence numbers and clocks advanced, for at most REBUILD_S
 seconds; then the model walks on live for a batch and a new cycle is rendered. Any change of
-connections or subscriptions, a fault, or a pending gap/wick ends the replay at once. Counters
+connections or subscriptions, an incoming text message, the periodic timer's frames, a fault,
+or a pending gap/wick ends the replay at once (all of them may move a counter the template
+holds as an absolute number). Counters
 (update ids, trade ids, sequence numbers) advance per replayed cycle, so a REST snapshot taken
 between cycles matches the stream; the REST trade history is filled in when read (sync()).
 """
@@ -147,6 +149,13 @@ class Engine:
     def subscribed(self) -> None:
         self.version += 1
         self._subscribed.set()
+
+    def set_rate(self, rate: float) -> None:
+        """Events per second from now on (0 = flood); the generation loop picks it up."""
+        if rate < 0:
+            raise ValueError("rate must be >= 0 (0 = flood)")
+        self.rate = float(rate)
+        self._subscribed.set()                     # wake a flood loop waiting for subscribers
 
     def changed(self) -> None:
         """Connections, subscriptions or faults changed: a replayed flood cycle is stale."""
@@ -355,6 +364,8 @@ class Engine:
         rate = self.rate
         while self.running:
             now = loop_time()
+            if self.rate != rate:                   # changed at run time (/_sim/rate)
+                rate, t0, produced = self.rate, now, 0
             if now < self.stall_until:
                 await asyncio.sleep(self.stall_until - now)
                 t0, produced = loop_time(), 0
@@ -419,9 +430,16 @@ class Engine:
                     s.abort()
             if now - last >= 1.0 and not self.stalled():
                 last = now
-                self.sync()
-                self.proto.on_timer(int(time.time() * 1000))
-                self.flush()
+                self.tick(int(time.time() * 1000))
+
+    def tick(self, ts_ms: int) -> None:
+        """The once-a-second venue pushes (mark prices, heartbeats)."""
+        self.sync()
+        self.proto.on_timer(ts_ms)
+        self.flush()
+        # periodic frames may advance per-connection sequences (Coinbase heartbeats): a
+        # replayed cycle's absolute numbers would repeat them
+        self.changed()
 
     # --- lookups for faults and state ----------------------------------------------------
     def find(self, symbol: str | None, market: str | None = None) -> Book:

@@ -259,6 +259,7 @@ class Conn(asyncio.Protocol):
         if self._limited():
             return
         self.engine.sync()
+        self.engine.changed()          # a reply may take a sequence number: re-render the flood cycle
         self.engine.proto.on_text(s, payload)
 
 
@@ -335,9 +336,14 @@ class SimServer:
                                                                     for v, en in self.engines.items()}}
                 if path == "/_sim/stats":
                     return 200, {v: en.stats() for v, en in self.engines.items()}
+                if path == "/_sim/rate":
+                    if "rate" in query:
+                        e.set_rate(float(query["rate"]))
+                    return 200, {"venue": e.venue, "rate": e.rate}
             except (KeyError, ValueError) as err:
                 return 400, {"error": err.args[0] if err.args else str(err)}
-            return 404, {"error": f"no control endpoint {path}; use /_sim/fault, /_sim/state, /_sim/info, /_sim/stats"}
+            return 404, {"error": f"no control endpoint {path}; use /_sim/fault, /_sim/state, /_sim/info, "
+                                  "/_sim/stats, /_sim/rate"}
         try:
             return engine.proto.rest(method, path, query)
         except Exception as err:       # a REST handler bug must not take the simulator down

@@ -17,14 +17,17 @@ compares. Bitget checksums its ORIGINAL price/size strings ("0.0500" is not "0.0
 - `last_levels[instrument]` = the raw data entry of that instrument's last book message (its
   "bids"/"asks" are the [[price_str, size_str], ...] lists as sent, in the order of its BOOK
   records; stored as parsed, no copy);
-- the decoder also keeps, per instrument, price -> "price_str:size_str" of every live `books`
-  level (LEVEL_STRINGS; replaced on a snapshot, size "0" removes), which book_checksum uses to
-  turn the keeper's float levels back into the venue's strings.
+- the decoder also keeps, per instrument, "price_str:size_str" of every live `books` level,
+  sorted by price (LEVEL_STRINGS; replaced on a snapshot, size "0" removes), which
+  book_checksum uses to turn the keeper's float levels back into the venue's strings. When the
+  keeper's top 25 prices are the decoder's (the normal case), the checksum string is a slice
+  and a join, no lookup per level.
 Mismatch => resync (extra["resync_messages"](symbol) or a rotation).
 No REST seeding: the first push of `books` is the full book.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from zlib import crc32
 
 from orjson import dumps, loads
@@ -42,39 +45,40 @@ CHANNEL_NAMES = {"trades": "trade", "quotes": "books1", "book": "books"}
 _MARKETS = {"SPOT": "spot", "spot": "spot"}
 
 
-# instrument -> (bid price -> "price_str:size_str", ask price -> "price_str:size_str") of live
-# levels: each level's piece of the checksum string, joined once when the level arrives
-LEVEL_STRINGS: dict[int, tuple[dict, dict]] = {}
+# instrument -> (bid prices, bid pieces, ask prices, ask pieces) of live levels: prices
+# ascending, pieces = "price_str:size_str" (each level's part of the checksum string, joined
+# once when the level arrives) at the same index
+LEVEL_STRINGS: dict[int, tuple[list, list, list, list]] = {}
 
 
-def _text(level, strings: dict) -> tuple[str, str]:
-    piece = strings.get(level[0])
-    if piece is None:
-        return repr(level[0]), repr(level[1])
-    p, s = piece.split(":", 1)
-    return p, s
+def _text(level, prices: list, pieces: list) -> tuple[str, str]:
+    price = level[0]
+    i = bisect_left(prices, price)
+    if i < len(prices) and prices[i] == price:
+        p, s = pieces[i].split(":", 1)
+        return p, s
+    return repr(price), repr(level[1])
 
 
 def book_checksum(bids, asks, instrument: int) -> int:
     """The book keeper's checksum hook: (bids, asks) best first as (price, size) floats."""
-    bm, am = LEVEL_STRINGS.get(instrument) or ({}, {})
-    return bitget_checksum([_text(lv, bm) for lv in bids[:BITGET_LEVELS]],
-                           [_text(lv, am) for lv in asks[:BITGET_LEVELS]])
+    bpx, bpc, apx, apc = LEVEL_STRINGS.get(instrument) or ([], [], [], [])
+    return bitget_checksum([_text(lv, bpx, bpc) for lv in bids[:BITGET_LEVELS]],
+                           [_text(lv, apx, apc) for lv in asks[:BITGET_LEVELS]])
 
 
 def _checksum_from_prices(bid_prices, ask_prices, bids, asks, instrument: int) -> int | None:
-    """book_checksum from the keeper's top prices: the level pieces joined in C (map, slice
-    assignment, join) instead of two tuples per level. None (=> book_checksum and its repr
-    fallback) when a level has no venue strings."""
+    """book_checksum when the keeper's top prices are the decoder's: the pieces are a slice,
+    joined in C. None (=> book_checksum, per-level lookups and repr fallback) otherwise."""
     strings = LEVEL_STRINGS.get(instrument)
     if strings is None:
         return None
-    bm, am = strings
-    try:
-        bt = list(map(bm.__getitem__, bid_prices[:BITGET_LEVELS]))
-        at = list(map(am.__getitem__, ask_prices[:BITGET_LEVELS]))
-    except KeyError:
+    bpx, bpc, apx, apc = strings
+    top = -BITGET_LEVELS - 1
+    if bpx[-1:top:-1] != bid_prices[:BITGET_LEVELS] or apx[:BITGET_LEVELS] != ask_prices[:BITGET_LEVELS]:
         return None
+    bt = bpc[-1:top:-1]
+    at = apc[:BITGET_LEVELS]
     n = min(len(bt), len(at))
     parts = [None] * (2 * n)
     parts[0::2] = bt[:n]                 # bid1, ask1, bid2, ask2, ... then the longer side's rest
@@ -181,8 +185,8 @@ class BitgetDecoder(Decoder):
             if full:                                   # `books`: keep the strings for checksums
                 strings = LEVEL_STRINGS.get(inst)
                 if snap or strings is None:
-                    strings = LEVEL_STRINGS[inst] = ({}, {})
-                bm, am = strings
+                    strings = LEVEL_STRINGS[inst] = ([], [], [], [])
+                bpx, bpc, apx, apc = strings
                 start = out.n
                 buf = out.reserve(len(bids))           # per side: a bad `asks` fails after the
                 off = start << 6                       # bids updated the strings, as it did
@@ -193,10 +197,15 @@ class BitgetDecoder(Decoder):
                     z = float(zs)
                     pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, BID, flags, p, z, 0.0, seq)
                     off += 64
-                    if z:
-                        bm[p] = f"{ps}:{zs}"
-                    else:
-                        bm.pop(p, None)
+                    i = bisect_left(bpx, p)
+                    if i < len(bpx) and bpx[i] == p:
+                        if z:
+                            bpc[i] = f"{ps}:{zs}"
+                        else:
+                            del bpx[i], bpc[i]
+                    elif z:
+                        bpx.insert(i, p)
+                        bpc.insert(i, f"{ps}:{zs}")
                 out.n = off >> 6
                 buf = out.reserve(len(asks))
                 for lv in asks:
@@ -206,10 +215,15 @@ class BitgetDecoder(Decoder):
                     z = float(zs)
                     pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, ASK, flags, p, z, 0.0, seq)
                     off += 64
-                    if z:
-                        am[p] = f"{ps}:{zs}"
-                    else:
-                        am.pop(p, None)
+                    i = bisect_left(apx, p)
+                    if i < len(apx) and apx[i] == p:
+                        if z:
+                            apc[i] = f"{ps}:{zs}"
+                        else:
+                            del apx[i], apc[i]
+                    elif z:
+                        apx.insert(i, p)
+                        apc.insert(i, f"{ps}:{zs}")
                 out.n = off >> 6
             else:
                 start = pack_book(out, bids, asks, inst, ts, ts_recv, flags, seq)

@@ -43,31 +43,47 @@ def test_kraken_fast_checksum_equals_hook(n_bids, n_asks):
         assert kraken.book_checksum.from_prices(bp, ap, b.bids, b.asks, 1) == want
 
 
+def _bitget_strings(b: Book) -> tuple[list, list, list, list]:
+    """LEVEL_STRINGS of a book: venue strings with trailing zeros the floats do not keep."""
+    bpx, apx = sorted(b.bids), sorted(b.asks)
+    return (bpx, [f"{p:.4f}:{b.bids[p]:.6f}" for p in bpx], apx, [f"{p:.4f}:{b.asks[p]:.6f}" for p in apx])
+
+
 @pytest.mark.parametrize("n_bids,n_asks", [(0, 0), (5, 0), (0, 5), (30, 20), (20, 30), (25, 25)])
 def test_bitget_fast_checksum_equals_hook(n_bids, n_asks):
     rnd = random.Random(n_bids * 100 + n_asks)
     b = _random_book(rnd, n_bids, n_asks)
-    # venue strings with trailing zeros the floats do not keep
-    bitget.LEVEL_STRINGS[7] = ({p: f"{p:.4f}:{s:.6f}" for p, s in b.bids.items()},
-                               {p: f"{p:.4f}:{s:.6f}" for p, s in b.asks.items()})
+    bitget.LEVEL_STRINGS[7] = _bitget_strings(b)
     bids, asks = b.top(25)
     bp, ap = b.top_prices(25)
-    assert bitget.book_checksum.from_prices(bp, ap, b.bids, b.asks, 7) == bitget.book_checksum(bids, asks, 7)
-    if bp:                       # a level without venue strings: the hook's repr fallback decides
-        del bitget.LEVEL_STRINGS[7][0][bp[0]]
+    want = bitget.book_checksum(bids, asks, 7)
+    assert bitget.book_checksum.from_prices(bp, ap, b.bids, b.asks, 7) == want
+    assert want == bitget.bitget_checksum([(f"{p:.4f}", f"{s:.6f}") for p, s in bids],
+                                          [(f"{p:.4f}", f"{s:.6f}") for p, s in asks])
+    if bp:                       # the keeper's top differs from the decoder's: the hook decides
+        bpx, bpc, apx, apc = bitget.LEVEL_STRINGS[7]
+        del bpx[-1], bpc[-1]
         assert bitget.book_checksum.from_prices(bp, ap, b.bids, b.asks, 7) is None
+        assert bitget.book_checksum(bids, asks, 7) != want          # repr() text for that level
     bitget.LEVEL_STRINGS.pop(7, None)
 
 
 def test_bitget_level_strings_are_the_venue_text():
     dec = bitget.BitgetDecoder()
-    dec.decode(b'{"action":"snapshot","arg":{"instType":"SPOT","channel":"books","instId":"BTCUSDT"},'
-               b'"data":[{"asks":[["27000.50","0.0500"]],"bids":[["26999.0","1.10"]],"seq":1,"ts":"1"}]}')
+    snap = (b'{"action":"snapshot","arg":{"instType":"SPOT","channel":"books","instId":"BTCUSDT"},'
+            b'"data":[{"asks":[["27000.50","0.0500"],["27001","2"]],"bids":[["26999.0","1.10"]],'
+            b'"seq":1,"ts":"1"}]}')
+    dec.decode(snap)
     inst = dec.instruments.id("BTCUSDT", "spot")
-    bm, am = bitget.LEVEL_STRINGS[inst]
-    assert bm == {26999.0: "26999.0:1.10"} and am == {27000.5: "27000.50:0.0500"}
-    assert bitget.book_checksum([(26999.0, 1.1)], [(27000.5, 0.05)], inst) == \
-        bitget.bitget_checksum([("26999.0", "1.10")], [("27000.50", "0.0500")])
+    assert bitget.LEVEL_STRINGS[inst] == ([26999.0], ["26999.0:1.10"], [27000.5, 27001.0],
+                                          ["27000.50:0.0500", "27001:2"])
+    assert bitget.book_checksum([(26999.0, 1.1)], [(27000.5, 0.05), (27001.0, 2.0)], inst) == \
+        bitget.bitget_checksum([("26999.0", "1.10")], [("27000.50", "0.0500"), ("27001", "2")])
+    dec.decode(snap.replace(b'"snapshot"', b'"update"').replace(b'"0.0500"', b'"0"')
+               .replace(b'"1.10"', b'"1.20"').replace(b'["27001","2"]', b'["26999.5","3.0"]'))
+    assert bitget.LEVEL_STRINGS[inst] == ([26999.0], ["26999.0:1.20"], [26999.5, 27001.0],
+                                          ["26999.5:3.0", "27001:2"])
+    bitget.LEVEL_STRINGS.pop(inst, None)
 
 
 def _general(keeper, ev, buf):

@@ -6,6 +6,7 @@ Per venue, a batch goes through:
   resolve       -> once every venue's data up to ts_recv + wick window is in (a venue whose
                    reader is caught up counts as "in" up to now): wick flags, raw + clean candle
                    forges, trade-id gaps (-> backfill), into the Parquet buffer
+  row groups    -> every row_group_rows records, appended to this period's files in .staging
   flush         -> on the rotation boundary (ts_recv, default hourly), on max_rows, at SIGTERM:
                    stage files, checkpoint (ring position after the last saved record + forming
                    candles + last trade ids + open backfills), rename files into place
@@ -24,13 +25,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from appliance import malloctune
 from shm.record import RECORD, Flag, Kind, Status, concat
 from shm.ring import Ring
 
 from .backfill import Backfiller, TradeIds, gap_status
 from .checkpoint import Checkpoints, recover
 from .forge import Forge
-from .parquet_sink import ParquetSink, candles_table, quality_table, records_table
+from .parquet_sink import ParquetSink, StagedFile, by_date, candles_table, quality_table, records_table
 from .quality import VenueQuality
 from .schema import (CANDLE, CANDLE_SLOT, DEFAULT_TIMEFRAMES, QUALITY_SLOT, RECORD_COLUMNS,
                      RECORD_DATASETS, timeframe_ns)
@@ -53,6 +55,7 @@ class CompactorConfig:
     stale_s: float = 10.0
     rotate_s: float = 3600.0
     max_rows: int = 1_000_000
+    row_group_rows: int = 16384
     batch: int = 65536
     candle_ring: str | None = None
     candle_ring_capacity: int = 1 << 16
@@ -125,8 +128,11 @@ class VenueStream:
                 for gap in ckpt.get("backfill", []):
                     self.backfill.request(*gap)
         self.pending: list[np.ndarray] = []
-        self.buffer: list[np.ndarray] = []
-        self.candles: list[np.ndarray] = []
+        self.chunk: list[np.ndarray] = []          # resolved records not yet in a row group
+        self.candles: list[np.ndarray] = []        # closed candles not yet in a row group
+        self.chunk_rows = 0
+        self.files: dict[tuple[str, str], StagedFile] = {}   # (dataset, date) -> open file
+        self.finished: list[tuple[str, str]] = []  # files closed early, published at the flush
         self.quality_rows: list[dict] = []
         self.rows = 0
         self.period = None                         # rotation period of the buffered rows
@@ -206,6 +212,7 @@ class VenueStream:
 
     def _buffered(self, n: int, ts: int) -> None:
         self.rows += n
+        self.chunk_rows += n
         if self.period is None:
             self.period = ts // int(self.c.cfg.rotate_s * S)
 
@@ -232,11 +239,13 @@ class VenueStream:
             for inst, first, last in self.ids.gaps(recs):
                 self.quality.count("gaps", inst)
                 self.backfill.request(inst, first, last, c.symbol_of(inst))
-        self.buffer.append(recs)
+        self.chunk.append(recs)
         self._buffered(len(recs), int(recs["ts_recv"][0]))
         self.position = end
         if self.rows >= c.cfg.max_rows:
             self.flush()
+        elif self.chunk_rows >= c.cfg.row_group_rows:
+            self.write_row_groups()
 
     def idle(self, upto: int, now: int) -> None:
         """Work that does not wait for records: backfill results; with nothing pending, candles
@@ -244,7 +253,7 @@ class VenueStream:
         if self.backfill is not None:
             for recs in self.backfill.poll():
                 if len(recs):
-                    self.buffer.append(recs)
+                    self.chunk.append(recs)
                     self._buffered(len(recs), int(recs["ts_recv"][0]))
         if not self.pending:
             for forge, clean in ((self.forge, False), (self.clean, True)):
@@ -260,13 +269,14 @@ class VenueStream:
             self.flush()
 
     # -- saving ----------------------------------------------------------------------------------
-    def flush(self) -> None:
-        """Write everything buffered, checkpoint, publish the files."""
+    def write_row_groups(self) -> None:
+        """Append what is resolved to this period's staged files, one row group per dataset.
+        Memory holds at most row_group_rows records per venue; the files stay in .staging until
+        the flush checkpoints them, so a crash before then re-reads the rows from the ring."""
         c = self.c
-        pairs = []
-        if self.buffer:
+        if self.chunk:
             # column by column straight from the buffered batches (no 64-byte row copies)
-            kinds = np.concatenate([b["kind"] for b in self.buffer])
+            kinds = np.concatenate([b["kind"] for b in self.chunk])
             present = np.flatnonzero(np.bincount(kinds, minlength=8))
             column = {}
             for kind, dataset in RECORD_DATASETS.items():
@@ -276,13 +286,32 @@ class VenueStream:
                 cols = {}
                 for n in RECORD_COLUMNS[dataset]:
                     if n not in column:
-                        column[n] = np.concatenate([b[n] for b in self.buffer])
+                        column[n] = np.concatenate([b[n] for b in self.chunk])
                     cols[n] = column[n] if idx is None else column[n][idx]
-                pairs += c.sink.stage(dataset, self.venue, records_table(dataset, cols, c.symbol_of))
+                self._append(dataset, records_table(dataset, cols, c.symbol_of))
             del column
         if self.candles:
             cand = np.concatenate(self.candles, dtype=CANDLE)
-            pairs += c.sink.stage("candles", self.venue, candles_table(cand, c.symbol_of, c.label_of))
+            self._append("candles", candles_table(cand, c.symbol_of, c.label_of))
+        self.chunk, self.candles = [], []
+        self.chunk_rows = 0
+
+    def _append(self, dataset: str, table) -> None:
+        for date, part, first, last in by_date(table):
+            f = self.files.get((dataset, date))
+            if f is not None and not f.accepts(part, first):
+                self.finished.append(f.finish())       # ts_recv went back: a new file
+                f = None
+            if f is None:
+                f = self.files[(dataset, date)] = self.c.sink.open(dataset, self.venue, date, part.schema)
+            f.append(part, first, last)
+
+    def flush(self) -> None:
+        """Write everything buffered, checkpoint, publish the files."""
+        c = self.c
+        self.write_row_groups()
+        pairs = self.finished + [f.finish() for f in self.files.values()]
+        self.files, self.finished = {}, []
         if self.quality_rows:
             pairs += c.sink.stage("quality", self.venue, quality_table(self.quality_rows, c.symbol_of))
         ckpt = {
@@ -295,16 +324,20 @@ class VenueStream:
         }
         c.checkpoints.save(self.venue, ckpt)
         c.sink.commit(pairs)
-        self.buffer, self.candles, self.quality_rows = [], [], []
+        self.quality_rows = []
         self.rows = 0
         self.period = None
-        # pyarrow allocates through mimalloc, which keeps freed pages in its heaps: hand the
-        # buffers of the files just written back to the OS so USS tracks the live buffer
+        # hand the buffers of the files just written back to the OS so USS tracks what is live
+        # (Arrow allocates through glibc malloc in the compactor: see tools/compact.py)
         pa.default_memory_pool().release_unused()
+        malloctune.trim()
 
     def close(self) -> None:
         if self.backfill is not None:
             self.backfill.stop()
+        for f in self.files.values():          # not flushed (an error): the ring still has them
+            f.abort()
+        self.files = {}
         self.reader.close()
         self.ring.close()
 
@@ -556,8 +589,10 @@ def run(config) -> None:
         _STOP["requested"] = True
     signal.signal(signal.SIGTERM, early)
     signal.signal(signal.SIGINT, early)
-    compactor = Compactor(config)
+    from appliance import malloctune
     from appliance.gctune import after_startup
+    malloctune.release_big_blocks()   # before the first big array: see appliance/malloctune.py
+    compactor = Compactor(config)
     after_startup()          # the same GC discipline as the workers: collect, freeze, no gen-0 storms
     compactor.run()
 

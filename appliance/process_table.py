@@ -93,7 +93,8 @@ def build(cfg: Config, endpoints: dict | None = None) -> list[ChildSpec]:
                     "registry": n["registry"], "timeframes": list(cfg.compactor.timeframes),
                     "candle_ring": n["candle_ring"], "candle_table": n["candle_table"],
                     "quality_table": n["quality_table"],
-                    "max_rows": cfg.compactor.max_rows, "rotate_s": float(cfg.compactor.rotate_s),
+                    "max_rows": cfg.compactor.max_rows, "row_group_rows": cfg.compactor.row_group_rows,
+                    "rotate_s": float(cfg.compactor.rotate_s),
                     "rest_urls": {v.name: v.rest_url or endpoints.get(v.name, {}).get("rest_url", "")
                                   for v in cfg.enabled_venues
                                   if v.rest_url or endpoints.get(v.name, {}).get("rest_url")}}

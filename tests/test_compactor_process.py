@@ -74,7 +74,9 @@ def test_sigkill_restart_no_loss_no_duplicates(tmp_path, shm_names):
     reg = Registry.create(reg_name, 64)
     ids = [reg.add("sim", s, n, "spot", 0.01, 0.001) for s, n in (("BTCUSDT", "BTC-USDT"), ("ETHUSDT", "ETH-USDT"))]
     root = str(tmp_path / "pq")
-    extra = ("--candle-ring", cring, "--candle-table", ctab, "--quality-table", qtab, "--timeframes", "1s,1m")
+    # row groups of 500 records: files are appended to in .staging while the kills land
+    extra = ("--candle-ring", cring, "--candle-table", ctab, "--quality-table", qtab, "--timeframes", "1s,1m",
+             "--row-group-rows", "500")
     total = 60_000
     rnd = random.Random(7)
     procs = []
@@ -107,6 +109,7 @@ def test_sigkill_restart_no_loss_no_duplicates(tmp_path, shm_names):
 
     files = sorted(glob.glob(f"{root}/**/*.parquet", recursive=True))
     assert files and not glob.glob(f"{root}/.staging/*"), "only whole files under the root"
+    assert max(pq.read_metadata(f).num_row_groups for f in files) > 1, "files written row group by row group"
     for f in files:                                       # every file reads with pyarrow
         t = pq.read_table(f)
         assert t.schema.metadata[b"tickring.schema_version"] == b"1"

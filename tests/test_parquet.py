@@ -140,3 +140,34 @@ def test_crash_leftovers_are_recovered(tmp_path):
     n = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{root}/trades/**/*.parquet')").fetchone()[0]
     assert n == 300 == pl.read_parquet(f"{root}/trades/**/*.parquet").height
     assert recover(root) == (0, 0)                        # idempotent
+
+
+def test_row_groups_appended_in_order_and_a_clock_step_starts_a_new_file(tmp_path):
+    """The compactor appends row groups to staged files (its memory holds one row group); a part
+    that goes back in ts_recv (a wall-clock step) closes the file and opens another, so every
+    file stays sorted and its name still says its range."""
+    from types import SimpleNamespace
+
+    from appliance.compactor.process import VenueStream
+    root = str(tmp_path)
+    sink = ParquetSink(root)
+    stream = SimpleNamespace(files={}, finished=[], venue="binance", c=SimpleNamespace(sink=sink))
+    rec = sample(3000, start=MIDNIGHT + 10 * S)
+    cols = {n: rec[n] for n in RECORD_COLUMNS["trades"]}
+
+    def part(lo, hi):
+        return records_table("trades", {n: c[lo:hi] for n, c in cols.items()}, symbol_of)
+    for lo in range(0, 2000, 500):                 # four row groups, in order
+        VenueStream._append(stream, "trades", part(lo, lo + 500))
+    VenueStream._append(stream, "trades", part(1000, 1500))     # ts_recv goes back
+    assert len(stream.finished) == 1 and len(stream.files) == 1
+    pairs = stream.finished + [f.finish() for f in stream.files.values()]
+    sink.commit(pairs)
+    first, second = (os.path.join(root, p[1]) for p in pairs)
+    assert pq.read_metadata(first).num_row_groups == 4
+    t = pq.read_table(first)
+    assert t.column("seq").to_pylist() == list(range(2000))
+    start, end = os.path.basename(first)[:-len(".parquet")].split("_")
+    assert int(start) == rec["ts_recv"][0] and int(end) == rec["ts_recv"][1999] + 1
+    assert pq.read_table(second).column("seq").to_pylist() == list(range(1000, 1500))
+    assert not os.listdir(os.path.join(root, ".staging"))

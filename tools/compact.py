@@ -6,6 +6,7 @@ Every setting of appliance.compactor.process.CompactorConfig can come from a JSO
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -22,15 +23,21 @@ from tools.errors import friendly
 @click.option("--timeframes", help="comma-separated candle timeframes, e.g. 1s,1m,5m,15m,1h,1d")
 @click.option("--watermark-ms", type=float, help="candle close watermark on ts_recv progress")
 @click.option("--rotate-s", type=float, help="Parquet rotation period (ts_recv, aligned)")
-@click.option("--max-rows", type=int, help="rotate a venue's files after this many rows")
+@click.option("--max-rows", type=int, help="publish a venue's files after this many rows")
+@click.option("--row-group-rows", type=int,
+              help="records held per venue before they are appended as a Parquet row group")
 @click.option("--candle-ring", help="publish closed candles to this ring")
 @click.option("--candle-table", help="forming/last candles in this shm table")
 @click.option("--quality-table", help="quality grades in this shm table")
 @click.option("--no-backfill", is_flag=True, help="do not fetch trade gaps from REST")
 @friendly
 def command(config_path, rings, root, registry, timeframes, watermark_ms, rotate_s, max_rows,
-            candle_ring, candle_table, quality_table, no_backfill):
+            row_group_rows, candle_ring, candle_table, quality_table, no_backfill):
     """Compact venue rings into candles, quality grades and Parquet until SIGTERM."""
+    # Arrow's C++ side (the Parquet writer) picks its allocator from the environment when
+    # pyarrow loads: glibc malloc, whose freed memory appliance.malloctune returns to the OS,
+    # instead of a mimalloc arena that keeps it (measured: ~13 MB held after two minutes)
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     from appliance.compactor.process import CompactorConfig, run
     cfg = {}
     if config_path:
@@ -39,7 +46,8 @@ def command(config_path, rings, root, registry, timeframes, watermark_ms, rotate
     if rings:
         cfg["rings"] = {v: (ring or v) for v, _, ring in (r.partition("=") for r in rings)}
     for key, value in (("root", root), ("registry", registry), ("watermark_ms", watermark_ms),
-                       ("rotate_s", rotate_s), ("max_rows", max_rows), ("candle_ring", candle_ring),
+                       ("rotate_s", rotate_s), ("max_rows", max_rows),
+                       ("row_group_rows", row_group_rows), ("candle_ring", candle_ring),
                        ("candle_table", candle_table), ("quality_table", quality_table)):
         if value is not None:
             cfg[key] = value

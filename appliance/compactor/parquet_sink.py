@@ -1,9 +1,11 @@
 """Crash-safe Parquet files: build Arrow tables from records/candles/quality rows, stage them
-outside the dataset root, fsync, and rename them into their hive partition.
+outside the dataset root (row group by row group), fsync, and rename them into their hive
+partition.
 
 Layout: <root>/<dataset>/venue=<venue>/date=YYYY-MM-DD/<start>_<end>.parquet where start/end
 are the first ts_recv and the last ts_recv + 1 (ns, end-exclusive) of the file's rows; rows are
-sorted by ts_recv. A file is only ever visible under the root once it is complete and fsynced,
+sorted by ts_recv (row groups follow each other in ts_recv order too: a part that would go back in
+time, e.g. after a wall-clock step, starts a new file). A file is only ever visible under the root once it is complete and fsynced,
 so a crash at any instant leaves only whole files there (half-written ones stay in
 <root>/.staging/ and are removed at the next start).
 
@@ -88,12 +90,77 @@ def quality_table(rows: list[dict], symbol_of) -> pa.Table:
     return pa.Table.from_arrays(list(cols.values()), names=list(cols))
 
 
-def write_options(table: pa.Table) -> dict:
-    names = table.column_names
+def write_options(schema: pa.Schema) -> dict:
+    names = schema.names
     enc = {n: "DELTA_BINARY_PACKED" for n in _DELTA if n in names
-           and pa.types.is_integer(table.schema.field(n).type)}
+           and pa.types.is_integer(schema.field(n).type)}
     return dict(compression="zstd", use_dictionary=[n for n in _DICT if n in names],
                 column_encoding=enc, write_statistics=True)
+
+
+def by_date(table: pa.Table) -> list[tuple[str, pa.Table, int, int]]:
+    """Sort by ts_recv, split by UTC date: [(YYYY-MM-DD, part, first ts_recv, last ts_recv)]."""
+    if table.num_rows == 0:
+        return []
+    ts = table.column("ts_recv").to_numpy()
+    if len(ts) > 1 and np.any(ts[1:] < ts[:-1]):
+        order = np.argsort(ts, kind="stable")
+        table = table.take(pa.array(order))
+        ts = ts[order]
+    days = ts // DAY_NS
+    cuts = np.flatnonzero(np.diff(days)) + 1
+    return [(time.strftime("%Y-%m-%d", time.gmtime(int(days[lo]) * 86_400)),
+             table.slice(int(lo), int(hi - lo)), int(ts[lo]), int(ts[hi - 1]))
+            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(ts)])]
+
+
+class StagedFile:
+    """One Parquet file of one (dataset, venue, date) written row group by row group in
+    .staging, so the compactor holds a row group in memory, not a whole file. Appends must come
+    in ts_recv order (`accepts` says whether a part may follow); `finish()` closes and fsyncs
+    it and names its final place; `abort()` drops it."""
+
+    def __init__(self, sink: "ParquetSink", dataset: str, venue: str, date: str, schema: pa.Schema):
+        self.sink = sink
+        self.rel_dir = os.path.join(dataset, f"venue={venue}", f"date={date}")
+        self.staged = os.path.join(STAGING, f"{dataset}.{venue}.{uuid.uuid4().hex}.parquet")
+        self.path = os.path.join(sink.root, self.staged)
+        self.schema = schema
+        self._file = open(self.path, "wb")
+        self._writer = pq.ParquetWriter(self._file, schema.with_metadata(file_metadata(dataset, venue)),
+                                        **write_options(schema))
+        self.first_ts = self.last_ts = None
+        self.rows = 0
+
+    def accepts(self, part: pa.Table, first_ts: int) -> bool:
+        return first_ts >= self.last_ts and part.schema.equals(self.schema)
+
+    def append(self, part: pa.Table, first_ts: int, last_ts: int) -> None:
+        """One row group (rows sorted by ts_recv, none before what the file already has)."""
+        self._writer.write_table(part, row_group_size=max(1, part.num_rows))
+        if self.first_ts is None:
+            self.first_ts = first_ts
+        self.last_ts = last_ts
+        self.rows += part.num_rows
+
+    def finish(self) -> tuple[str, str]:
+        """Close and fsync; (staged, final) paths relative to the root, nothing visible yet."""
+        self._writer.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self.sink.bytes_written += os.path.getsize(self.path)
+        self.sink.rows_written += self.rows
+        return self.staged, self.sink._final_name(self.rel_dir, self.first_ts, self.last_ts + 1)
+
+    def abort(self) -> None:
+        """Close without publishing (the next start removes any staged file no checkpoint names)."""
+        try:
+            self._writer.close()
+            self._file.close()
+        finally:
+            if os.path.exists(self.path):
+                os.unlink(self.path)
 
 
 class ParquetSink:
@@ -108,34 +175,18 @@ class ParquetSink:
         self.bytes_written = 0
         self._claimed: set[str] = set()
 
+    def open(self, dataset: str, venue: str, date: str, schema: pa.Schema) -> StagedFile:
+        """A file to append row groups to (see StagedFile)."""
+        return StagedFile(self, dataset, venue, date, schema)
+
     def stage(self, dataset: str, venue: str, table: pa.Table) -> list[tuple[str, str]]:
-        """Sort by ts_recv, split by UTC date, write each part to .staging and fsync it.
-        Returns (staged, final) paths relative to the root; nothing is visible yet."""
-        if table.num_rows == 0:
-            return []
-        ts = table.column("ts_recv").to_numpy()
-        if len(ts) > 1 and np.any(ts[1:] < ts[:-1]):
-            order = np.argsort(ts, kind="stable")
-            table = table.take(pa.array(order))
-            ts = ts[order]
-        table = table.replace_schema_metadata(file_metadata(dataset, venue))
-        days = ts // DAY_NS
-        cuts = np.flatnonzero(np.diff(days)) + 1
+        """A whole table at once: sorted by ts_recv, one file per UTC date, each fsynced in
+        .staging. Returns (staged, final) paths relative to the root; nothing is visible yet."""
         out = []
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(ts)]):
-            part = table.slice(int(lo), int(hi - lo))
-            date = time.strftime("%Y-%m-%d", time.gmtime(int(days[lo]) * 86_400))
-            rel_dir = os.path.join(dataset, f"venue={venue}", f"date={date}")
-            final = self._final_name(rel_dir, int(ts[lo]), int(ts[hi - 1]) + 1)
-            staged = os.path.join(STAGING, f"{dataset}.{venue}.{uuid.uuid4().hex}.parquet")
-            path = os.path.join(self.root, staged)
-            with open(path, "wb") as f:
-                pq.write_table(part, f, **write_options(part))
-                f.flush()
-                os.fsync(f.fileno())
-            self.bytes_written += os.path.getsize(path)
-            self.rows_written += part.num_rows
-            out.append((staged, final))
+        for date, part, first, last in by_date(table):
+            f = self.open(dataset, venue, date, part.schema)
+            f.append(part, first, last)
+            out.append(f.finish())
         return out
 
     def _final_name(self, rel_dir: str, start: int, end: int) -> str:

@@ -325,8 +325,9 @@ class BookKeeper:
         # dicts (`hook.from_prices(bid_prices, ask_prices, bids, asks, instrument) -> int`, or
         # None to fall back to the hook itself): no (price, size) tuples per level per message
         self._checksum_prices = getattr(checksum, "from_prices", None)
-        # books whose top levels are read on every message keep sorted price lists (Book)
-        self._sorted_prices = checksum is not None or self.rule.truncate
+        # books whose top levels are read on every message (checksum, truncation, the shm
+        # top-N table) keep sorted price lists (Book)
+        self._sorted_prices = checksum is not None or self.rule.truncate or table is not None
         # check()'s in-sync fast path: the rule as a small int, and whether _after_apply has
         # anything to do beyond the crossed check (truncate, checksum)
         self._fast = _FAST_KIND[self.rule.check]

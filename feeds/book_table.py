@@ -8,6 +8,7 @@ flush_table), after every book message of that frame was applied.
 from __future__ import annotations
 
 import logging
+import struct
 
 import numpy as np
 
@@ -41,6 +42,14 @@ class BookTable:
         self.depth = table.dtype["bids"].shape[0]
         self._row = np.zeros(1, table.dtype)
         self._warned = False
+        # update() packs a slot with one struct call into a buffer viewed as the row (numpy
+        # field assignments cost ~20 us per update); only for the exact book_dtype layout
+        self._pack = None
+        if table.dtype == book_dtype(self.depth):
+            self._pack = struct.Struct(f"<IHHIIqqdddd{4 * self.depth}d").pack_into
+            self._buf = bytearray(table.dtype.itemsize)
+            self._packed_row = np.frombuffer(self._buf, table.dtype)[0]
+            self._zeros = [0.0] * (4 * self.depth)
 
     @classmethod
     def create(cls, name: str, depth: int = DEFAULT_DEPTH, slots: int = DEFAULT_SLOTS,
@@ -61,6 +70,9 @@ class BookTable:
                             self.name, self.table.slots, i)
             return
         n = min(depth, self.depth)
+        if self._pack is not None:
+            self._update_packed(book, n, ts_recv)
+            return
         bids, asks = book.top(n)
         r = self._row
         r["instrument"] = i
@@ -80,6 +92,22 @@ class BookTable:
         r["bid_price"], r["bid_size"] = bids[0] if bids else (0.0, 0.0)
         r["ask_price"], r["ask_size"] = asks[0] if asks else (0.0, 0.0)
         self.table.write(i, r[0])
+
+    def _update_packed(self, book, n: int, ts_recv: int) -> None:
+        """update() as one struct pack: levels interleaved (price, size) by slice assignment."""
+        bids, asks = book.bids, book.asks
+        bp, ap = book.top_prices(n)
+        nb, na = len(bp), len(ap)
+        d2 = 2 * self.depth
+        flat = self._zeros[:]
+        flat[0:2 * nb:2] = bp
+        flat[1:2 * nb:2] = map(bids.__getitem__, bp)
+        flat[d2:d2 + 2 * na:2] = ap
+        flat[d2 + 1:d2 + 2 * na:2] = map(asks.__getitem__, ap)
+        state = (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0)
+        self._pack(self._buf, 0, book.instrument, nb, na, state, 0, ts_recv, book.last_id,
+                   flat[0], flat[1], flat[d2], flat[d2 + 1], *flat)
+        self.table.write(book.instrument, self._packed_row)
 
     def read(self, instrument: int) -> np.void:
         """A consistent copy of one instrument's slot."""

@@ -272,3 +272,31 @@ def test_checksum_keepers_use_sorted_books(venue):
     v = feeds.venue(venue)
     keeper = BookKeeper(v.book_rule, depth=v.book_depth, checksum=v.extra["book_checksum"])
     assert keeper.book(3).bpx == [] and BookKeeper("binance_spot").book(3).bpx is None
+
+
+@pytest.mark.parametrize("sorted_prices", [False, True])
+def test_book_table_packed_update_equals_numpy_update(shm_names, sorted_prices):
+    """BookTable.update's one-pack path writes the same slot bytes as the field-by-field one."""
+    from feeds.book_table import BookTable
+    table = BookTable.create(shm_names("book"), depth=5, slots=16)
+    try:
+        assert table._pack is not None
+        rnd = random.Random(5)
+        for n_bids, n_asks, state, crossed, depth in [(0, 0, 1, False, 5), (3, 7, 0, True, 5),
+                                                      (9, 2, 0, False, 5), (9, 9, 1, False, 3)]:
+            b = _random_book(rnd, n_bids, n_asks)
+            if sorted_prices:
+                b.bpx = []
+                b.apx = []
+                b.resort()
+            b.state, b.crossed, b.last_id = state, crossed, rnd.randrange(-1, 1 << 40)
+            table.update(b, depth, 1_700_000_000_000_000_123)
+            packed = table.read(1).tobytes()
+            pack, table._pack = table._pack, None
+            table.update(b, depth, 1_700_000_000_000_000_123)
+            table._pack = pack
+            assert table.read(1).tobytes() == packed
+            row = table.read(1)
+            assert (int(row["n_bids"]), int(row["n_asks"])) == (min(n_bids, depth), min(n_asks, depth))
+    finally:
+        table.close()

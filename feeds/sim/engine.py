@@ -42,7 +42,9 @@ TRADE_SHARE = 0.35        # share of events that are trades (the rest are book c
 FLOOD_BATCH = 512         # events per batch when flooding
 MAX_BATCH = 4096          # events per batch when catching up with a rate
 PICKS = 1 << 16           # pre-drawn instrument choices (weighted), cycled
-CYCLE_EVENTS = 1024       # events of one replayed flood cycle
+CYCLE_EVENTS = 1024       # events of one replayed flood cycle, at least; and at least
+CYCLE_PER_BOOK = 16       # this many per book, so the closing deltas stay a small share
+MAX_CYCLE = 16384
 REBUILD_S = 1.0           # a replayed cycle is re-rendered from the live model this often
 
 
@@ -259,7 +261,7 @@ class Engine:
                     b.load(st)
                 self.rng.setstate(rng_state)
                 self.pick_i = pick
-            events = self._cycle(CYCLE_EVENTS, ts_ms, saved)
+            events = self._cycle(min(MAX_CYCLE, max(CYCLE_EVENTS, CYCLE_PER_BOOK * len(books))), ts_ms, saved)
             out = {}
             for s in self.sessions:
                 if s.out:

@@ -74,19 +74,35 @@ def bench_forge(rec: np.ndarray, batch: int, seconds: float) -> dict:
             "forge_candles": candles}
 
 
-def bench_parquet(rec: np.ndarray, root: str) -> dict:
-    from appliance.compactor.parquet_sink import ParquetSink, records_table
+def bench_parquet(rec: np.ndarray, root: str, row_group_rows: int) -> dict:
+    """Trades written as the compactor writes them: a row group every row_group_rows records,
+    appended to one staged file. Baseline in the same run: the same rows as one row group."""
+    from appliance.compactor.parquet_sink import ParquetSink, by_date, records_table
     from appliance.compactor.schema import RECORD_COLUMNS
     sink = ParquetSink(root)
     names = {i: f"SYM{i}USDT" for i in range(1, 100_000)}
-    t0, c0 = time.perf_counter(), time.process_time()
     cols = {n: rec[n] for n in RECORD_COLUMNS["trades"]}
-    pairs = sink.stage("trades", "bench", records_table("trades", cols, names.get))
+    t0, c0 = time.perf_counter(), time.process_time()
+    files, pairs = {}, []
+    for lo in range(0, len(rec), row_group_rows):
+        part = records_table("trades", {n: c[lo:lo + row_group_rows] for n, c in cols.items()}, names.get)
+        for date, p, first, last in by_date(part):
+            f = files.get(date)
+            if f is None or not f.accepts(p, first):
+                if f is not None:
+                    pairs.append(f.finish())
+                f = files[date] = sink.open("trades", "bench", date, p.schema)
+            f.append(p, first, last)
+    pairs += [f.finish() for f in files.values()]
     sink.commit(pairs)
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     size = sum(os.path.getsize(os.path.join(root, p[1])) for p in pairs)
+    whole = sink.stage("trades", "bench1", records_table("trades", cols, names.get))
+    sink.commit(whole)
+    size1 = sum(os.path.getsize(os.path.join(root, p[1])) for p in whole)
     return {"parquet_write_rps": len(rec) / dt, "parquet_write_rps_cpu": len(rec) / cpu,
-            "parquet_bytes_per_trade": size / len(rec),
+            "parquet_bytes_per_trade": size / len(rec), "parquet_row_group_rows": row_group_rows,
+            "parquet_bytes_per_trade_one_row_group": size1 / len(rec),
             "parquet_files": len(pairs)}
 
 
@@ -143,14 +159,16 @@ def bench_process(rec: np.ndarray, root: str, ring_name: str) -> dict:
 @click.option("--instruments", default=200, show_default=True)
 @click.option("--batch", default=65536, show_default=True, help="Records per forge update (a ring batch).")
 @click.option("--seconds", default=1.0, show_default=True, help="Minimum duration of the forge phase.")
-def command(as_json, trades, instruments, batch, seconds):
+@click.option("--row-group-rows", default=16384, show_default=True,
+              help="Rows per Parquet row group (the compactor's compactor.row_group_rows).")
+def command(as_json, trades, instruments, batch, seconds, row_group_rows):
     """Candle forge trades/s, Parquet rows/s and bytes per trade, whole compactor loop rows/s."""
     rec = synthetic_trades(trades, instruments)
     res = {"trades": trades, "instruments": instruments, "batch": batch}
     res.update(bench_forge(rec, batch, seconds))
     tmp = tempfile.mkdtemp(prefix="tickring-bench-")
     try:
-        res.update(bench_parquet(rec, os.path.join(tmp, "pq")))
+        res.update(bench_parquet(rec, os.path.join(tmp, "pq"), row_group_rows))
         res.update(bench_wicks(min(trades, 700_000)))
         res.update(bench_process(rec, os.path.join(tmp, "pq2"), f"bench-compactor-{os.getpid()}"))
     finally:

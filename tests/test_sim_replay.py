@@ -163,3 +163,17 @@ def test_template_patches_counters_and_clocks_and_refuses_what_it_cannot():
         Template(b'{"s":"a"}', b'{"s":"b"}', ts)
     with pytest.raises(Unusable):
         Template(b'{"u":9}', b'{"u":10}', ts)
+
+
+def test_rate_changes_at_run_time():
+    """/_sim/rate: a flood sim without subscribers generates nothing; at a rate it does."""
+    from feeds.sim import SimError, running
+    with running(["binance"], symbols=2, rate=0) as sim:
+        assert sim.stats()["binance"]["events"] == 0
+        assert sim.set_rate("binance", 500) == {"venue": "binance", "rate": 500.0}
+        deadline = time.monotonic() + 10
+        while sim.stats()["binance"]["events"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sim.stats()["binance"]["events"] > 0
+        with pytest.raises(SimError, match="rate must be >= 0"):
+            sim.set_rate("binance", -1)

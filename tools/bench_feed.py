@@ -111,26 +111,32 @@ BUSY = 0.9          # a process using this share of its core or more is the bott
 WARM_RATE = 2000.0  # events/s while the worker subscribes and seeds its books, before the flood
 
 
-def _books_synced(ring, timeout: float) -> tuple[int, int]:
-    """Wait until every instrument the worker trades has a book snapshot in the ring;
-    (instruments with a book, instruments seen)."""
+def _books_synced(ring, registry: str, venue: str, expect: int, timeout: float) -> tuple[int, int]:
+    """Wait until `expect` instruments are registered (the worker registers a symbol when it
+    first decodes it) and each has a book snapshot in the ring; (with a book, registered)."""
+    from shm.registry import Registry
     rd = ring.reader("oldest", name="bench-sync")
-    seen: set[int] = set()
     booked: set[int] = set()
-    trade, book, snap = int(Kind.TRADE), int(Kind.BOOK), int(Flag.SNAPSHOT)
+    book, snap = int(Kind.BOOK), int(Flag.SNAPSHOT)
     end = time.monotonic() + timeout
-    start = time.monotonic()
+    want: set[int] = set()
     try:
         while time.monotonic() < end:
             a = rd.read(65536, timeout=0.1)
             if len(a):
-                seen.update(np.unique(a["instrument"][a["kind"] == trade]).tolist())
                 booked.update(np.unique(a["instrument"][(a["kind"] == book) & ((a["flags"] & snap) != 0)]).tolist())
-            if seen and seen <= booked and time.monotonic() - start > 0.5:
+            if len(want) < expect:
+                try:
+                    reg = Registry.attach(registry)
+                    want = {i.id for i in reg.all() if i.venue == venue}
+                    reg.close()
+                except Exception:             # not created yet
+                    pass
+            if len(want) >= expect and want <= booked:
                 break
     finally:
         rd.close()
-    return len(booked & seen), len(seen)
+    return len(booked & want), len(want)
 
 
 def bench_flood(venue: str, symbols: int, seconds: float, prefix: str, capacity_seconds: float | None = None,
@@ -152,7 +158,7 @@ def bench_flood(venue: str, symbols: int, seconds: float, prefix: str, capacity_
         sim.set_rate(venue, WARM_RATE)
         proc = _start_worker(venue, syms, sim, ring_name, reg, cpu=worker_cpu)
         ring = _attach(ring_name)
-        synced, instruments = _books_synced(ring, 20.0)
+        synced, instruments = _books_synced(ring, reg, venue, len(set(syms)), 20.0)
         g0, rs0 = ring.word("gaps"), ring.word("resyncs")
         sim.set_rate(venue, 0)
         m = ring.word("messages")

@@ -368,6 +368,8 @@ class Engine:
             now = loop_time()
             if self.rate != rate:                   # changed at run time (/_sim/rate)
                 rate, t0, produced = self.rate, now, 0
+                self.sync()                         # rate mode renders live from here
+                self.replay = None
             if now < self.stall_until:
                 await asyncio.sleep(self.stall_until - now)
                 t0, produced = loop_time(), 0

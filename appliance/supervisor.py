@@ -157,12 +157,12 @@ class Supervisor:
         self.started_ns = time.time_ns()
         self._acquire_namespace()
         try:
+            self._start_zygote()            # first: it forks from this process (appliance/zygote.py)
             if self.cfg.supervisor.cpu is not None:
                 os.sched_setaffinity(0, {self.cfg.supervisor.cpu})
             self._create_shm()
             self._install_signals()
             self._start_metrics()
-            self._start_zygote()
             now = time.monotonic()
             for child in self.children:
                 self._spawn(child, now)

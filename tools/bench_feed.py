@@ -114,6 +114,7 @@ WARM_RATE = 2000.0  # events/s while the worker subscribes and seeds its books, 
 def _books_synced(ring, registry: str, venue: str, expect: int, timeout: float) -> tuple[int, int]:
     """Wait until `expect` instruments are registered (the worker registers a symbol when it
     first decodes it) and each has a book snapshot in the ring; (with a book, registered)."""
+    from shm.errors import SegmentNotFound
     from shm.registry import Registry
     rd = ring.reader("oldest", name="bench-sync")
     booked: set[int] = set()
@@ -130,7 +131,7 @@ def _books_synced(ring, registry: str, venue: str, expect: int, timeout: float) 
                     reg = Registry.attach(registry)
                     want = {i.id for i in reg.all() if i.venue == venue}
                     reg.close()
-                except Exception:             # not created yet
+                except SegmentNotFound:       # the worker has not created it yet
                     pass
             if len(want) >= expect and want <= booked:
                 break

@@ -166,11 +166,6 @@ class Binance(VenueProtocol):
                                  pc.get(ask) or book.px(ask), book.asks[ask])
                 fanout(lst, data)
 
-    @classmethod
-    def flood_subscription(cls, symbols):
-        names = [f"{s.lower()}@{c}" for s in symbols for c in ("trade", "depth@100ms", "bookTicker")]
-        return [("/stream?streams=" + "/".join(names[:1024]), [])]
-
     # --- faults --------------------------------------------------------------------------
     def notice(self, session: Session, ts_ms: int) -> bytes:
         return b'{"e":"serverShutdown","E":%d}' % ts_ms

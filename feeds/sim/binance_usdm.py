@@ -103,13 +103,6 @@ class BinanceUsdm(Binance):
                 data = LIQ % (ts_ms, book.native_b, side, sz, px, px, sz, sz, ts_ms)
                 fanout(lst, data)
 
-    @classmethod
-    def flood_subscription(cls, symbols):
-        pub = [f"{s.lower()}@{c}" for s in symbols for c in ("depth@100ms", "bookTicker")]
-        mkt = [f"{s.lower()}@aggTrade" for s in symbols]
-        return [("/public/stream?streams=" + "/".join(pub[:1024]), []),
-                ("/market/stream?streams=" + "/".join(mkt[:1024]), [])]
-
     # --- REST ----------------------------------------------------------------------------
     def symbol_info(self, book) -> dict:
         info = super().symbol_info(book)

@@ -142,15 +142,6 @@ class Bybit(VenueProtocol):
             return book, "allLiquidation", None
         return None
 
-    @classmethod
-    def flood_subscription(cls, symbols):
-        out = []
-        for path, extra in (("/v5/public/spot", "orderbook.1"), ("/v5/public/linear", "tickers")):
-            args = [f"{t}.{s}" for s in symbols for t in ("publicTrade", "orderbook.50", extra)]
-            msgs = [orjson.dumps({"op": "subscribe", "args": args[i:i + 10]}) for i in range(0, len(args), 10)]
-            out.append((path, msgs))
-        return out
-
     # --- snapshots -----------------------------------------------------------------------
     def book_snapshot(self, book, n: int, ts: int) -> bytes:
         bids, asks = book.top_json(n)

@@ -124,13 +124,6 @@ class Okx(VenueProtocol):
             elif ch == "tickers":
                 session.send(self.ticker(book, ts))
 
-    @classmethod
-    def flood_subscription(cls, symbols):
-        ids = list(dict.fromkeys(symbols))
-        args = [{"channel": c, "instId": i} for i in ids for c in ("trades", "books", "tickers")]
-        return [("/ws/v5/public", [orjson.dumps({"op": "subscribe", "args": args[k:k + 100]})
-                                   for k in range(0, len(args), 100)])]
-
     # --- market data ---------------------------------------------------------------------
     def on_trade(self, book, t, ts_ms: int) -> None:
         lst = book.subs.get("trades")

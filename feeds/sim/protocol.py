@@ -238,13 +238,6 @@ class VenueProtocol:
         """A frame that is not valid JSON (truncated market message)."""
         return b'{"e":"trade","E":%d,"s":"%s","p":"1' % (ts_ms, book.native_b)
 
-    # --- benchmarks ----------------------------------------------------------------------
-    @classmethod
-    def flood_subscription(cls, symbols: list[str]) -> list[tuple[str, list[bytes]]]:
-        """[(ws path, [text messages])], one per connection, subscribing trades + book (+ quotes)
-        for these native symbols: what `python -m feeds.sim.bench` uses to flood a sink."""
-        raise NotImplementedError
-
     # --- helpers for subclasses ----------------------------------------------------------
     def book(self, market: str, native: str):
         return self.engine.books.get((market, native))

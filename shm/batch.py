@@ -42,8 +42,8 @@ class RecordBatch:
         self.n = 0
 
     def _grow(self) -> None:
-        self.buf.extend(bytes(len(self.buf)))
-        self.cap *= 2
+        self.buf.extend(bytes(max(len(self.buf), 16 * RECORD_SIZE)))   # (a 0-capacity batch too)
+        self.cap = len(self.buf) // RECORD_SIZE
 
     def reserve(self, k: int) -> bytearray:
         """Room for k more records; returns the buffer to pack them into (growing moves it)."""

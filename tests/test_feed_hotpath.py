@@ -300,3 +300,11 @@ def test_book_table_packed_update_equals_numpy_update(shm_names, sorted_prices):
             assert (int(row["n_bids"]), int(row["n_asks"])) == (min(n_bids, depth), min(n_asks, depth))
     finally:
         table.close()
+
+
+def test_reserve_grows_an_empty_batch():
+    b = RecordBatch(0)
+    buf = b.reserve(3)
+    assert b.cap >= 3 and len(buf) >= 3 * 64
+    b.add(Kind.TRADE, 1, 2, 3, Side.BUY, 0, 1.0, 2.0, 4)
+    assert b.array()["id"][0] == 4

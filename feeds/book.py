@@ -23,7 +23,10 @@ Two ways to rebuild, declared per rule:
 Crossed books are counted once per crossing (ring counter `crossed`, STATUS CROSSED) and the
 last record of the offending message gets Flag.CROSSED. Checksums: a venue that publishes one
 gives `Venue.extra["book_checksum"](bids, asks, instrument) -> int` (levels best first as
-(price, size) floats); a mismatch is treated like a gap (STATUS CHECKSUM, resync).
+(price, size) floats); a mismatch is treated like a gap (STATUS CHECKSUM, resync). The hook
+may carry `.from_prices(bid_prices, ask_prices, bids, asks, instrument) -> int | None`, the
+same value from the top prices and the price -> size dicts (no tuple per level); None falls
+back to the hook.
 """
 from __future__ import annotations
 

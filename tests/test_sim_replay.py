@@ -139,6 +139,15 @@ def test_replayed_flood_decodes_in_sequence_with_contiguous_trade_ids(venue):
     # clocks advance with the replayed cycles (not frozen at the rendering)
     for inst, ts in last_ts.items():
         assert abs(ts - (ts0 + 1000 * (steps - 1)) * 1_000_000) < 1_000_000_000, imap.symbol(inst)
+    # the worker's books are the sim's books (deltas and closing deltas applied exactly)
+    assert keeper.books
+    for inst, book in keeper.books.items():
+        native, market = imap.symbol(inst), imap.market(inst)
+        sim_books = [b for b in e.book_list if b.native == native]
+        sim_book = sim_books[0] if len(sim_books) == 1 else next(
+            b for b in sim_books if (b.market == "spot") == (market == "spot"))
+        bids, asks = sim_book.top(5)
+        assert book.top(5) == ([(float(p), float(q)) for p, q in bids], [(float(p), float(q)) for p, q in asks]), native
     # the model's counters and REST history follow the replayed cycles
     e.sync()
     for b in e.book_list:

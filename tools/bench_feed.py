@@ -7,9 +7,10 @@ Per venue, three measurements in one run:
   messages. The simulator floods with replayed cycles (feeds/sim/engine.py), several times
   faster than a worker decodes; to show which side limited the figure, the same simulator
   first floods a null sink (sim_frames_per_s: its capacity in this run, same subscriptions as
-  the worker's); the worker subscribes and seeds its books at a moderate rate (a flooded
-  worker cannot fetch a REST snapshot in time), then the simulator switches to flood
-  (/_sim/rate) and the flood reports both processes' CPU shares and `bottleneck`: "worker"
+  the worker's; sim_frames_per_cpu_s: per second of its CPU). The worker then subscribes and
+  seeds its books at a moderate rate (a flooded worker does not get its REST snapshot in
+  time: books_synced), the simulator switches to flood (/_sim/rate) and the flood reports
+  both processes' CPU shares and `bottleneck`: "worker"
   (the worker used >= 90 % of its core: the figure is the worker's limit), "simulator" (the
   simulator used >= 90 % of its core while the worker waited: sim_bound) or "contention"
   (neither was busy: other processes took the CPUs, rerun on a quieter box).
@@ -179,6 +180,8 @@ def bench_flood(venue: str, symbols: int, seconds: float, prefix: str, capacity_
                "cpu_us_per_msg": round((c1 - c0) * 1e6 / max(1, msgs), 3),
                "worker_cpu_share": round((c1 - c0) / el, 2), "sim_cpu_share": round((s1 - s0) / el, 2),
                "sim_frames_per_s": cap["frames_per_s"], "sim_cpu_us_per_frame": cap["cpu_us_per_frame"],
+               # what one whole core of simulator would push (the box may not have given it one)
+               "sim_frames_per_cpu_s": round(1e6 / max(cap["cpu_us_per_frame"], 1e-3)),
                "sim_capacity_cpu_share": round(cap["sim_cpu_pct"] / 100, 2), "sim_flood": cap["flood_mode"],
                "cpus": {"sim": sim_cpu, "worker": worker_cpu},
                "books_synced": f"{synced}/{instruments}", "decode_errors": info["decode_errors"],

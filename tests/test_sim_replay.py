@@ -186,3 +186,33 @@ def test_rate_changes_at_run_time():
         assert sim.stats()["binance"]["events"] > 0
         with pytest.raises(SimError, match="rate must be >= 0"):
             sim.set_rate("binance", -1)
+
+
+@pytest.mark.parametrize("venue", ["binance", "okx"])
+def test_a_gap_fault_during_a_replayed_flood_skips_exactly_its_updates(venue):
+    from feeds.sim import faults
+    e = Engine(venue, instruments(2, 7), 0.0, 7)
+    e.rebuild_s = 1e9
+    ((s, path),) = subscribe(e, venue)
+    ts0 = int(time.time() * 1000)
+    e.flood(ts0)
+    e.flood(ts0 + 1000)
+    assert e.replayed == 1
+    b = e.book_list[0]
+    faults.inject(e, {"kind": "gap", "symbol": b.native, "market": b.market, "count": "2"})
+    for i in range(2, 6):
+        e.flood(ts0 + 1000 * i)
+    assert b.gap == 0 and e.replayed >= 2          # applied live, then replaying again
+    v = feeds.venue(venue)
+    dec = v.decoder(InstrumentMap(venue))
+    chain: list[tuple[int, int, int]] = []
+    for op, payload in ws_frames(b"".join(s.conn.chunks)):
+        if op != 1:
+            continue
+        dec.book_events.clear()
+        dec.feed(payload, time.time_ns())
+        chain += [(ev.first, ev.last, ev.prev) for ev in dec.book_events
+                  if not ev.snapshot and dec.symbol(ev.instrument) == b.native]
+    breaks = [(p, n) for p, n in zip(chain, chain[1:])
+              if (n[2] != p[1] if venue == "okx" else n[0] != p[1] + 1)]
+    assert len(breaks) == 1, breaks                # the two skipped updates, nothing else

@@ -56,7 +56,7 @@ class CompactorConfig:
     rotate_s: float = 3600.0
     max_rows: int = 1_000_000
     row_group_rows: int = 16384
-    batch: int = 65536
+    batch: int = 8192                        # records per ring read (512 KiB): pending copies stay small
     candle_ring: str | None = None
     candle_ring_capacity: int = 1 << 16
     candle_table: str | None = None
@@ -295,6 +295,7 @@ class VenueStream:
             self._append("candles", candles_table(cand, c.symbol_of, c.label_of))
         self.chunk, self.candles = [], []
         self.chunk_rows = 0
+        malloctune.trim()      # the chunk and Arrow's copies of it: back to the OS, not kept
 
     def _append(self, dataset: str, table) -> None:
         for date, part, first, last in by_date(table):

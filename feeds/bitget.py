@@ -67,18 +67,20 @@ def book_checksum(bids, asks, instrument: int) -> int:
                            [_text(lv, apx, apc) for lv in asks[:BITGET_LEVELS]])
 
 
-def _checksum_from_prices(bid_prices, ask_prices, bids, asks, instrument: int) -> int | None:
+def _checksum_from_book(book, depth: int) -> int | None:
     """book_checksum when the keeper's top prices are the decoder's: the pieces are a slice,
     joined in C. None (=> book_checksum, per-level lookups and repr fallback) otherwise."""
-    strings = LEVEL_STRINGS.get(instrument)
+    strings = LEVEL_STRINGS.get(book.instrument)
     if strings is None:
         return None
     bpx, bpc, apx, apc = strings
-    top = -BITGET_LEVELS - 1
-    if bpx[-1:top:-1] != bid_prices[:BITGET_LEVELS] or apx[:BITGET_LEVELS] != ask_prices[:BITGET_LEVELS]:
+    n = min(depth, BITGET_LEVELS)
+    bid_prices, ask_prices = book.top_prices(n)
+    top = -n - 1
+    if bpx[-1:top:-1] != bid_prices or apx[:n] != ask_prices:
         return None
     bt = bpc[-1:top:-1]
-    at = apc[:BITGET_LEVELS]
+    at = apc[:n]
     n = min(len(bt), len(at))
     parts = [None] * (2 * n)
     parts[0::2] = bt[:n]                 # bid1, ask1, bid2, ask2, ... then the longer side's rest
@@ -88,7 +90,7 @@ def _checksum_from_prices(bid_prices, ask_prices, bids, asks, instrument: int) -
     return signed32(crc32(":".join(parts).encode()))
 
 
-book_checksum.from_prices = _checksum_from_prices   # the keeper's fast variant (feeds/book.py)
+book_checksum.from_book = _checksum_from_book   # the keeper's fast variant (feeds/book.py)
 
 
 class BitgetDecoder(Decoder):

@@ -24,9 +24,8 @@ Crossed books are counted once per crossing (ring counter `crossed`, STATUS CROS
 last record of the offending message gets Flag.CROSSED. Checksums: a venue that publishes one
 gives `Venue.extra["book_checksum"](bids, asks, instrument) -> int` (levels best first as
 (price, size) floats); a mismatch is treated like a gap (STATUS CHECKSUM, resync). The hook
-may carry `.from_prices(bid_prices, ask_prices, bids, asks, instrument) -> int | None`, the
-same value from the top prices and the price -> size dicts (no tuple per level); None falls
-back to the hook.
+may carry `.from_book(book, depth) -> int | None`, the same value read from the book's sorted
+price/size lists (no tuple per level); None falls back to the hook.
 """
 from __future__ import annotations
 
@@ -112,15 +111,15 @@ class Book:
     checksum, published snapshot), at most once per frame.
 
     sorted_prices=True (venues whose checksum walks the top levels on every message, or whose
-    book is truncated): each side also keeps its prices in an ascending list (bpx, apx),
-    maintained with bisect as levels come and go, so the top N is a slice instead of a sort
-    per message, and a deleted best level is replaced in O(1). Code that edits bids/asks
-    directly must call resort() afterwards.
+    book is truncated): each side also keeps its prices in an ascending list (bpx, apx) and
+    their sizes at the same index (bsz, asz), maintained with bisect as levels come and go, so
+    the top N levels are slices instead of a sort and a dict lookup per level, and a deleted
+    best level is replaced in O(1). Code that edits bids/asks directly must call resort().
     """
 
     __slots__ = ("instrument", "bids", "asks", "best_bid", "best_ask", "last_id", "state", "fresh",
                  "crossed", "buffer", "requested_ns", "resyncs", "gaps", "after_gap", "checked_ns",
-                 "bpx", "apx")
+                 "bpx", "apx", "bsz", "asz")
 
     def __init__(self, instrument: int, sorted_prices: bool = False):
         self.instrument = instrument
@@ -128,6 +127,8 @@ class Book:
         self.asks: dict[float, float] = {}
         self.bpx: list[float] | None = [] if sorted_prices else None   # bid prices, ascending
         self.apx: list[float] | None = [] if sorted_prices else None   # ask prices, ascending
+        self.bsz: list[float] | None = [] if sorted_prices else None   # sizes of bpx
+        self.asz: list[float] | None = [] if sorted_prices else None   # sizes of apx
         self.best_bid = NO_BID
         self.best_ask = NO_ASK
         self.last_id = -1
@@ -147,6 +148,8 @@ class Book:
         if self.bpx is not None:
             self.bpx.clear()
             self.apx.clear()
+            self.bsz.clear()
+            self.asz.clear()
         self.best_bid = NO_BID
         self.best_ask = NO_ASK
         self.crossed = False
@@ -156,6 +159,8 @@ class Book:
         if self.bpx is not None:
             self.bpx = sorted(self.bids)
             self.apx = sorted(self.asks)
+            self.bsz = list(map(self.bids.__getitem__, self.bpx))
+            self.asz = list(map(self.asks.__getitem__, self.apx))
 
     def apply(self, levels) -> None:
         """Apply (side, price, size) levels; size 0 deletes (deleting an unknown level is normal)."""
@@ -198,36 +203,42 @@ class Book:
         self.best_bid, self.best_ask = bb, ba
 
     def _apply_records_sorted(self, buf, start: int, end: int) -> None:
-        """apply_records keeping the ascending price lists (a new price: insort; a deleted
-        one: del at its bisect index; dict length tells whether a price was new)."""
+        """apply_records keeping the sorted price and size lists (bisect finds the index)."""
         bids, asks = self.bids, self.asks
-        bpx, apx = self.bpx, self.apx
+        bpx, apx, bsz, asz = self.bpx, self.apx, self.bsz, self.asz
         bb, ba = self.best_bid, self.best_ask
         for off in range(start * RECORD_SIZE, end * RECORD_SIZE, RECORD_SIZE):
             side, price, size = _unpack_level(buf, off)
             if side == 1:
+                i = bisect_left(bpx, price)
                 if size:
-                    n = len(bids)
                     bids[price] = size
-                    if len(bids) != n:
-                        insort(bpx, price)
+                    if i < len(bpx) and bpx[i] == price:
+                        bsz[i] = size
+                    else:
+                        bpx.insert(i, price)
+                        bsz.insert(i, size)
                         if price > bb:
                             bb = price
                 elif bids.pop(price, None) is not None:
-                    del bpx[bisect_left(bpx, price)]
+                    del bpx[i], bsz[i]
                     if price == bb:
                         bb = bpx[-1] if bpx else NO_BID
-            elif size:
-                n = len(asks)
-                asks[price] = size
-                if len(asks) != n:
-                    insort(apx, price)
-                    if price < ba:
-                        ba = price
-            elif asks.pop(price, None) is not None:
-                del apx[bisect_left(apx, price)]
-                if price == ba:
-                    ba = apx[0] if apx else NO_ASK
+            else:
+                i = bisect_left(apx, price)
+                if size:
+                    asks[price] = size
+                    if i < len(apx) and apx[i] == price:
+                        asz[i] = size
+                    else:
+                        apx.insert(i, price)
+                        asz.insert(i, size)
+                        if price < ba:
+                            ba = price
+                elif asks.pop(price, None) is not None:
+                    del apx[i], asz[i]
+                    if price == ba:
+                        ba = apx[0] if apx else NO_ASK
         self.best_bid, self.best_ask = bb, ba
 
     def is_crossed(self) -> bool:
@@ -242,9 +253,20 @@ class Book:
 
     def top(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """The best n levels of each side as (price, size), best first."""
+        if self.bpx is not None:
+            end = -n - 1
+            return (list(zip(self.bpx[-1:end:-1], self.bsz[-1:end:-1])),
+                    list(zip(self.apx[:n], self.asz[:n])))
         bids, asks = self.bids, self.asks
         bp, ap = self.top_prices(n)
         return [(p, bids[p]) for p in bp], [(p, asks[p]) for p in ap]
+
+    def top_sizes(self, n: int) -> tuple[list[float], list[float]]:
+        """The sizes of top_prices(n), in the same order."""
+        if self.bpx is not None:
+            return self.bsz[-1:-n - 1:-1], self.asz[:n]
+        bp, ap = self.top_prices(n)
+        return list(map(self.bids.__getitem__, bp)), list(map(self.asks.__getitem__, ap))
 
     def top_prices(self, n: int) -> tuple[list[float], list[float]]:
         """The best n prices of each side, best first (what a checksum walks; no tuples)."""
@@ -268,12 +290,12 @@ class Book:
                 k = len(bpx) - n
                 for p in bpx[:k]:
                     del bids[p]
-                del bpx[:k]
+                del bpx[:k], self.bsz[:k]
             asks, apx = self.asks, self.apx
             if len(apx) > n:
                 for p in apx[n:]:
                     del asks[p]
-                del apx[n:]
+                del apx[n:], self.asz[n:]
             return
         for side, worst_first in ((self.bids, False), (self.asks, True)):
             if len(side) > n:
@@ -324,10 +346,10 @@ class BookKeeper:
         self.clock = clock
         self._batch = RecordBatch(256)
         self.gaps = self.resyncs = self.crossings = self.checksum_errors = 0
-        # a checksum hook may carry a faster variant taking the top prices and the book's
-        # dicts (`hook.from_prices(bid_prices, ask_prices, bids, asks, instrument) -> int`, or
-        # None to fall back to the hook itself): no (price, size) tuples per level per message
-        self._checksum_prices = getattr(checksum, "from_prices", None)
+        # a checksum hook may carry a faster variant reading the Book itself
+        # (`hook.from_book(book, depth) -> int`, or None to fall back to the hook): no
+        # (price, size) tuples per level per message
+        self._checksum_from_book = getattr(checksum, "from_book", None)
         # books whose top levels are read on every message (checksum, truncation, the shm
         # top-N table) keep sorted price lists (Book)
         self._sorted_prices = checksum is not None or self.rule.truncate or table is not None
@@ -506,10 +528,9 @@ class BookKeeper:
 
     def _local_checksum(self, b: Book) -> int:
         """The venue checksum of our book (the hook's fast variant when it has one)."""
-        fast = self._checksum_prices
+        fast = self._checksum_from_book
         if fast is not None:
-            bp, ap = b.top_prices(self.depth)
-            value = fast(bp, ap, b.bids, b.asks, b.instrument)
+            value = fast(b, self.depth)
             if value is not None:
                 return value
         bids, asks = b.top(self.depth)

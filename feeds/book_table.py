@@ -95,15 +95,15 @@ class BookTable:
 
     def _update_packed(self, book, n: int, ts_recv: int) -> None:
         """update() as one struct pack: levels interleaved (price, size) by slice assignment."""
-        bids, asks = book.bids, book.asks
         bp, ap = book.top_prices(n)
+        bs, az = book.top_sizes(n)
         nb, na = len(bp), len(ap)
         d2 = 2 * self.depth
         flat = self._zeros[:]
         flat[0:2 * nb:2] = bp
-        flat[1:2 * nb:2] = map(bids.__getitem__, bp)
+        flat[1:2 * nb:2] = bs
         flat[d2:d2 + 2 * na:2] = ap
-        flat[d2 + 1:d2 + 2 * na:2] = map(asks.__getitem__, ap)
+        flat[d2 + 1:d2 + 2 * na:2] = az
         state = (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0)
         self._pack(self._buf, 0, book.instrument, nb, na, state, 0, ts_recv, book.last_id,
                    flat[0], flat[1], flat[d2], flat[d2 + 1], *flat)

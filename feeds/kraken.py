@@ -105,22 +105,20 @@ def _field_texts(values: list, decimals: int) -> list:
     return texts
 
 
-def _checksum_from_prices(bid_prices, ask_prices, bids, asks, instrument: int) -> int:
-    """book_checksum from the keeper's top prices and its price -> size dicts: the same
-    string as kraken_checksum(asks, bids, ...) (top 10 asks then bids, price then qty)."""
-    pd, qd = _INST_PRECISION.get(instrument, (8, 8))
-    ap = ask_prices[:KRAKEN_LEVELS]
-    bp = bid_prices[:KRAKEN_LEVELS]
-    prices = ap + bp
-    sizes = list(map(asks.__getitem__, ap))
-    sizes += map(bids.__getitem__, bp)
-    parts = [None] * (2 * len(prices))
-    parts[0::2] = _field_texts(prices, pd)
-    parts[1::2] = _field_texts(sizes, qd)
+def _checksum_from_book(book, depth: int) -> int:
+    """book_checksum from the keeper's Book (its sorted price/size lists when it keeps them):
+    the same string as kraken_checksum(asks, bids, ...) over its top levels."""
+    pd, qd = _INST_PRECISION.get(book.instrument, (8, 8))
+    n = min(depth, KRAKEN_LEVELS)
+    bp, ap = book.top_prices(n)
+    bs, az = book.top_sizes(n)
+    parts = [None] * (2 * (len(ap) + len(bp)))
+    parts[0::2] = _field_texts(ap + bp, pd)
+    parts[1::2] = _field_texts(az + bs, qd)
     return crc32("".join(parts).encode()) & 0xFFFFFFFF
 
 
-book_checksum.from_prices = _checksum_from_prices   # the keeper's fast variant (feeds/book.py)
+book_checksum.from_book = _checksum_from_book   # the keeper's fast variant (feeds/book.py)
 
 
 class KrakenDecoder(Decoder):

@@ -1,6 +1,6 @@
 """The feed hot path's shortcuts give exactly what the plain code gives.
 
-- the checksum hooks' fast variants (`book_checksum.from_prices`) against the hooks themselves;
+- the checksum hooks' fast variants (`book_checksum.from_book`) against the hooks themselves;
 - BookKeeper.check's in-sync fast path against the full _verdict path, rule by rule;
 - RecordBatch.reserve and the inline LAST byte against add()/mark_last().
 """
@@ -19,28 +19,30 @@ from shm.batch import LAST, LAST_BYTE_FROM_END, RecordBatch, pack_level
 from shm.record import Flag, Kind, Side
 
 
-def _random_book(rnd: random.Random, n_bids: int, n_asks: int) -> Book:
-    b = Book(1)
+def _random_book(rnd: random.Random, n_bids: int, n_asks: int, sorted_prices: bool = False,
+                 instrument: int = 1) -> Book:
+    b = Book(instrument, sorted_prices)
     mid = 100.0
     for i in range(n_bids):
         b.bids[round(mid - 0.01 * (i + 1) - rnd.randrange(3) * 0.001, 3)] = round(rnd.uniform(0.001, 9), 5)
     for i in range(n_asks):
         b.asks[round(mid + 0.01 * (i + 1) + rnd.randrange(3) * 0.001, 3)] = round(rnd.uniform(0.001, 9), 5)
+    b.resort()
     return b
 
 
+@pytest.mark.parametrize("sorted_prices", [False, True])
 @pytest.mark.parametrize("n_bids,n_asks", [(0, 0), (3, 0), (0, 4), (12, 7), (30, 30), (25, 40)])
-def test_kraken_fast_checksum_equals_hook(n_bids, n_asks):
+def test_kraken_fast_checksum_equals_hook(n_bids, n_asks, sorted_prices):
     rnd = random.Random(n_bids * 100 + n_asks)
     kraken._INST_PRECISION[1] = (3, 5)
-    for _ in range(20):
-        b = _random_book(rnd, n_bids, n_asks)
-        bids, asks = b.top(25)
-        bp, ap = b.top_prices(25)
+    for depth in (25, 25, 6):
+        b = _random_book(rnd, n_bids, n_asks, sorted_prices)
+        bids, asks = b.top(depth)
         want = kraken.book_checksum(bids, asks, 1)
-        assert kraken.book_checksum.from_prices(bp, ap, b.bids, b.asks, 1) == want
+        assert kraken.book_checksum.from_book(b, depth) == want
         # memoized texts: a second call (cache hits) gives the same
-        assert kraken.book_checksum.from_prices(bp, ap, b.bids, b.asks, 1) == want
+        assert kraken.book_checksum.from_book(b, depth) == want
 
 
 def _bitget_strings(b: Book) -> tuple[list, list, list, list]:
@@ -49,21 +51,22 @@ def _bitget_strings(b: Book) -> tuple[list, list, list, list]:
     return (bpx, [f"{p:.4f}:{b.bids[p]:.6f}" for p in bpx], apx, [f"{p:.4f}:{b.asks[p]:.6f}" for p in apx])
 
 
+@pytest.mark.parametrize("sorted_prices", [False, True])
 @pytest.mark.parametrize("n_bids,n_asks", [(0, 0), (5, 0), (0, 5), (30, 20), (20, 30), (25, 25)])
-def test_bitget_fast_checksum_equals_hook(n_bids, n_asks):
+def test_bitget_fast_checksum_equals_hook(n_bids, n_asks, sorted_prices):
     rnd = random.Random(n_bids * 100 + n_asks)
-    b = _random_book(rnd, n_bids, n_asks)
+    b = _random_book(rnd, n_bids, n_asks, sorted_prices, instrument=7)
     bitget.LEVEL_STRINGS[7] = _bitget_strings(b)
     bids, asks = b.top(25)
-    bp, ap = b.top_prices(25)
+    bp, _ = b.top_prices(25)
     want = bitget.book_checksum(bids, asks, 7)
-    assert bitget.book_checksum.from_prices(bp, ap, b.bids, b.asks, 7) == want
+    assert bitget.book_checksum.from_book(b, 25) == want
     assert want == bitget.bitget_checksum([(f"{p:.4f}", f"{s:.6f}") for p, s in bids],
                                           [(f"{p:.4f}", f"{s:.6f}") for p, s in asks])
     if bp:                       # the keeper's top differs from the decoder's: the hook decides
         bpx, bpc, apx, apc = bitget.LEVEL_STRINGS[7]
         del bpx[-1], bpc[-1]
-        assert bitget.book_checksum.from_prices(bp, ap, b.bids, b.asks, 7) is None
+        assert bitget.book_checksum.from_book(b, 25) is None
         assert bitget.book_checksum(bids, asks, 7) != want          # repr() text for that level
     bitget.LEVEL_STRINGS.pop(7, None)
 
@@ -262,6 +265,9 @@ def test_sorted_price_books_match_plain_books():
                 b.clear()
                 b.apply([(1, 99.5, 1.0), (2, 100.5, 2.0), (1, 99.4, 0.0)])
         assert tracked.bpx == sorted(tracked.bids) and tracked.apx == sorted(tracked.asks)
+        assert tracked.bsz == [tracked.bids[p] for p in tracked.bpx]
+        assert tracked.asz == [tracked.asks[p] for p in tracked.apx]
+        assert plain.top_sizes(9) == tracked.top_sizes(9)
         assert (plain.bids, plain.asks) == (tracked.bids, tracked.asks)
         assert (plain.best_bid, plain.best_ask) == (tracked.best_bid, tracked.best_ask)
         assert plain.top(7) == tracked.top(7) and plain.top_prices(30) == tracked.top_prices(30)

@@ -89,7 +89,8 @@ class Decoder:
         self.instruments = instruments or InstrumentMap(self.venue)
         if market:
             self.market = market
-        self.out = RecordBatch()
+        # one per socket (OKX plans 23 of them): start small, a snapshot grows it once
+        self.out = RecordBatch(128)
         self.book_events: list[BookEvent] = []
         self.notices: list[str] = []
 

@@ -313,6 +313,8 @@ class Reader:
         self._cap = ring.capacity
         self._mask = ring.mask
         self._rows = ring._rows
+        self._data = ring._data
+        self._rs = ring.record_size
         self.dtype = ring.dtype
         self.spin_ns = int(spin_us * 1000) if spin_us != float("inf") else 1 << 62
         self.lost = 0
@@ -424,16 +426,17 @@ class Reader:
             self.lost += pub - cap - nxt
             nxt = pub - cap
         n = min(pub - nxt, max_records)
-        out = np.empty(n, self.dtype)
-        rows = out.view(np.uint8).reshape(n, -1)
-        slot = nxt & self._mask
-        first = cap - slot
-        if n <= first:
-            rows[:] = self._rows[slot:slot + n]
-        else:
-            rows[:first] = self._rows[slot:]
-            rows[first:] = self._rows[:n - first]
+        rs = self._rs
+        off = (nxt & self._mask) * rs
+        end = off + n * rs
+        data = self._data
+        if end <= len(data):                      # one memcpy into a bytearray the array owns
+            buf = bytearray(data[off:end])        # (4x cheaper than np.empty + a numpy copy
+        else:                                     # for a single record)
+            buf = bytearray(data[off:])
+            buf += data[:end - len(data)]
         claim = self._u64[CLAIM]                  # AFTER the copy: what may have been overwritten
+        out = np.frombuffer(buf, self.dtype)
         self.next = nxt + n
         bad = claim - cap - nxt
         if bad > 0:

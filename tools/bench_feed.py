@@ -211,7 +211,9 @@ def record_frames(venue: str, symbols: int, n: int) -> list[bytes]:
     from feeds.planner import plan
     from feeds.sim import start_in_background
     v = feeds.venue(venue)
-    sim = start_in_background([venue], symbols=symbols, rate=0, seed=5)
+    # every frame rendered by the market model, as before flood replay existed (same frames)
+    sim = start_in_background([venue], symbols=symbols, rate=0, seed=5,
+                              env=dict(os.environ, TICKRING_SIM_FLOOD="live"))
     frames: list[bytes] = []
     try:
         syms = sim.symbols(venue)

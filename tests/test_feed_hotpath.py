@@ -202,7 +202,7 @@ def _levels(n: int, base: float) -> list:
     return [[f"{base + i * 0.01:.2f}", f"{1 + i % 7}.5"] for i in range(n)]
 
 
-BIG = {     # venue -> a book frame of 1500 + 1500 levels (the batch starts at 1024 records)
+BIG = {     # venue -> a book frame of 1500 + 1500 levels (more than a batch starts with)
     "binance": lambda b, a: {"stream": "btcusdt@depth@100ms", "data": {
         "e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 5, "u": 9, "b": b, "a": a}},
     "binance_usdm": lambda b, a: {"stream": "btcusdt@depth@100ms", "data": {

@@ -550,11 +550,19 @@ class BookKeeper:
         prev_rule = self.rule.check in ("prev", "lost") or self.rule.check == "prev_opt" and ev.prev >= 0
         expected = b.last_id if prev_rule else b.last_id + 1
         received = ev.prev if prev_rule else ev.first if ev.first >= 0 else ev.last
+        self._lose(b, expected, received, status)
+        if self.rule.seed == "rest":
+            self._hold(b, ev, buf)
+        self._request(b)
+
+    def _lose(self, b: Book, expected, received, status: bool = True) -> None:
+        """Count a gap, tell consumers (STATUS GAP) and empty the book until it is rebuilt."""
+        expected, received = float(expected), float(received)   # raises before any change
         self.gaps += 1
         b.gaps += 1
         self._count("gaps")
         if status:
-            self._status(Status.GAP, b.instrument, float(expected), float(received))
+            self._status(Status.GAP, b.instrument, expected, received)
         b.state = WAITING
         b.fresh = False
         b.after_gap = True
@@ -562,8 +570,18 @@ class BookKeeper:
         b.buffer.clear()
         b.requested_ns = 0
         self.dirty.add(b.instrument)
-        if self.rule.seed == "rest":
-            self._hold(b, ev, buf)
+
+    def resync(self, instrument: int) -> None:
+        """Rebuild a book that a frame could not be applied to whole (the worker skipped the
+        frame: the keeper may have applied part of it, or kept an id of the wrong type).
+
+        Like a gap: STATUS GAP (price = the book's last good id, size = -1: unknown), the book
+        emptied and WAITING, a snapshot requested; STATUS RESYNC follows when it is rebuilt.
+        """
+        b = self.book(instrument)
+        if type(b.last_id) is not int:         # a "123" or 1.5 the frame left behind
+            b.last_id = -1
+        self._lose(b, b.last_id, -1)
         self._request(b)
 
     def _request(self, b: Book) -> None:

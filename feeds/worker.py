@@ -234,11 +234,15 @@ class FeedWorker:
         drops = None
         bev = dec.book_events
         if bev:
-            if self._overlaps or self.table is not None:
-                drops = self._books(bev, out.buf, sock, ts)
-            else:                          # _books without a rotation or a table: one call less
-                drops = self._check(bev, out.buf)
-                bev.clear()
+            try:
+                if self._overlaps or self.table is not None:
+                    drops = self._books(bev, out.buf, sock, ts)
+                else:                      # _books without a rotation or a table: one call less
+                    drops = self._check(bev, out.buf)
+                    bev.clear()
+            except Exception as e:         # a sequence field of the wrong type, or a keeper bug
+                self._bad_books(payload, e, sock, ts)
+                return
         if dec.notices:
             self._notices(dec.notices, sock)
         n = out.n
@@ -259,10 +263,29 @@ class FeedWorker:
             d = self._check(events, buf)
             if d:
                 drops = d if drops is None else drops + d
-        bev.clear()
         if self.table is not None:
             self.keeper.flush_table(ts)
+        bev.clear()                        # after the flush: _bad_books needs them if it raises
         return drops
+
+    def _bad_books(self, payload: bytes, e: Exception, sock, ts: int) -> None:
+        """The keeper raised on a frame's book messages (e.g. a sequence id sent as "123" or
+        1.5): the frame is counted and skipped like a malformed one, none of its records are
+        published, and every book it carried is resynced - the keeper may have applied part
+        of the frame (or kept a bad id), which consumers of the ring will never see."""
+        bev = sock.decoder.book_events
+        instruments = {ev[0] for ev in bev}
+        bev.clear()
+        keeper = self.keeper
+        try:
+            for inst in sorted(instruments):
+                keeper.resync(inst)
+            keeper.flush_table(ts)
+        except Exception:                  # never the connection; the next frames still count
+            log.exception("%s#%d: resync after a bad book frame failed", self.venue.name,
+                          sock.conn.index)
+            keeper.dirty.clear()
+        self._bad_frame(payload, e, sock)
 
     def _bad_frame(self, payload: bytes, e: Exception, sock) -> None:
         self.decode_errors += 1

@@ -20,6 +20,7 @@ no queue, no task, no copy beyond the payload bytes.
 from __future__ import annotations
 
 import asyncio
+import socket
 import logging
 import ssl
 import time
@@ -38,6 +39,8 @@ HANDOVER_GRACE_S = 0.2      # old socket kept this long once it caught up with t
 HANDOVER_TIMEOUT_S = 10.0   # hand over anyway (a quiet market sends no trade to compare)
 NO_TRADES_HANDOVER_S = 1.0  # a socket with data but no trades (book-only route) after this
 CONNECT_TIMEOUT_S = 10.0
+BURST_NS = 5_000_000
+RCVBUF_BYTES = 512 << 10        # a flooded socket lets the rest of the loop run at least this often
 
 
 def rotate_before(max_age_s: float) -> float:
@@ -78,6 +81,9 @@ class Socket(WSListener):
         self.wait_for = conn.wait_for          # greeting expected before subscribing (or None)
         self.greeted = asyncio.Event()
         self._partial: bytearray | None = None
+        self._burst = 0                # frames since the event loop last had a turn
+        self._burst_end = 0            # monotonic ns at which this socket yields the loop
+        self._loop = asyncio.get_running_loop()
         ping = conn.venue.ping
         self._pong = ping.pong
         self._payload = ping.payload
@@ -86,10 +92,19 @@ class Socket(WSListener):
     # -- picows callbacks --------------------------------------------------------------------
     def on_ws_connected(self, transport) -> None:
         self.transport = transport
+        sock = transport.underlying_transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+            except OSError:
+                pass
 
     def on_ws_frame(self, transport, frame) -> None:
         if self.retired:           # closed on purpose: what it still has buffered is not ours
             return                 # (after a rotation the new socket delivered it already)
+        self._burst += 1
+        if self._burst & 63 == 0:
+            self._fair_share()
         mt = frame.msg_type
         if mt is WSMsgType.TEXT or mt is WSMsgType.BINARY:
             if frame.fin:
@@ -110,6 +125,34 @@ class Socket(WSListener):
             self.conn.close_reason = f"server closed: {frame.get_close_code()} {frame.get_close_reason()}"
             transport.send_close(WSCloseCode.OK)
             transport.disconnect()
+
+    def _fair_share(self) -> None:
+        """Under a flood the socket is always readable and its read callback never returns, so
+        the loop's other work (REST snapshots, pings, timers, other sockets) starves: books
+        that wait for a REST snapshot never sync, pongs go unsent. After BURST_NS of frames
+        without a turn, pause reading until the loop has run everything else once. Nothing is
+        lost: the bytes wait in the kernel's socket buffer (TCP back-pressure on the sender)."""
+        now = time.monotonic_ns()
+        if self._burst == 64:
+            self._burst_end = now + BURST_NS
+            self._loop.call_soon(self._turn)        # runs once the loop gets a turn
+        elif now >= self._burst_end and self.transport is not None:
+            try:
+                self.transport.underlying_transport.pause_reading()
+            except (AttributeError, RuntimeError):      # closing, or a transport without it
+                return
+            self._loop.call_soon(self._resume)
+
+    def _turn(self) -> None:
+        self._burst = 0
+
+    def _resume(self) -> None:
+        self._burst = 0
+        if self.transport is not None and not self.transport.is_disconnected:
+            try:
+                self.transport.underlying_transport.resume_reading()
+            except (AttributeError, RuntimeError):
+                pass
 
     def on_ws_disconnected(self, transport) -> None:
         if not self.closed.done():

@@ -87,7 +87,7 @@ def book_checksum(bids, asks, instrument: int) -> int:
 # field text per decimals: value -> _kraken_field(value, decimals). The top-10 levels of a book
 # barely change between messages, so the 40 fixed-precision formats per message become dict hits
 _FIELDS: dict[int, dict[float, str]] = {}
-_FIELDS_MAX = 1 << 16
+_FIELDS_MAX = 1 << 13          # ~1 MB per precision; the live top-10 texts fit many times
 
 
 def _field_texts(values: list, decimals: int) -> list:

@@ -46,6 +46,9 @@ _unpack_level = struct.Struct("<29xB2xdd").unpack_from     # side, price, size a
 NO_BID = float("-inf")
 NO_ASK = float("inf")
 _FLAGS = struct.Struct("<H")
+_pack_d = struct.Struct("<d").pack_into        # a size in the shm table image (Book.mirror)
+_pack_dd = struct.Struct("<dd").pack_into      # a (price, size) level in it
+_ZERO_LEVEL = bytes(16)
 FLAGS_OFFSET = 30
 
 APPLY, DROP, GAP, RESET = 0, 1, 2, 3
@@ -115,11 +118,18 @@ class Book:
     their sizes at the same index (bsz, asz), maintained with bisect as levels come and go, so
     the top N levels are slices instead of a sort and a dict lookup per level, and a deleted
     best level is replaced in O(1). Code that edits bids/asks directly must call resort().
+
+    A sorted book shown in the shm top-N table (feeds/book_table.py) also keeps that table's
+    slot bytes current as levels come and go (`mirror`, set by the table after a full write):
+    a level deeper than N costs one compare, a level within the top N one small pack (and a
+    byte move when it shifts the levels below it), instead of re-packing N levels per side on
+    every frame. clear(), resort() and a truncation into the top N drop the mirror (the table
+    then writes the slot whole again).
     """
 
     __slots__ = ("instrument", "bids", "asks", "best_bid", "best_ask", "last_id", "state", "fresh",
                  "crossed", "buffer", "requested_ns", "resyncs", "gaps", "after_gap", "checked_ns",
-                 "bpx", "apx", "bsz", "asz")
+                 "bpx", "apx", "bsz", "asz", "mirror", "mirror_n", "mirror_asks")
 
     def __init__(self, instrument: int, sorted_prices: bool = False):
         self.instrument = instrument
@@ -141,6 +151,9 @@ class Book:
         self.gaps = 0
         self.after_gap = False      # the next sync is a RE-sync (STATUS RESYNC, Flag.RESYNCED)
         self.checked_ns = None      # last venue checksum verification (None = never)
+        self.mirror = None          # the shm table's image of this book (see _apply_records_mirrored)
+        self.mirror_n = 0           # levels per side in it
+        self.mirror_asks = 0        # byte offset of its asks (bids at 64)
 
     def clear(self) -> None:
         self.bids.clear()
@@ -153,9 +166,11 @@ class Book:
         self.best_bid = NO_BID
         self.best_ask = NO_ASK
         self.crossed = False
+        self.mirror = None
 
     def resort(self) -> None:
         """Rebuild the sorted price lists from the dicts (after editing them directly)."""
+        self.mirror = None
         if self.bpx is not None:
             self.bpx = sorted(self.bids)
             self.apx = sorted(self.asks)
@@ -204,6 +219,8 @@ class Book:
 
     def _apply_records_sorted(self, buf, start: int, end: int) -> None:
         """apply_records keeping the sorted price and size lists (bisect finds the index)."""
+        if self.mirror is not None:
+            return self._apply_records_mirrored(buf, start, end)
         bids, asks = self.bids, self.asks
         bpx, apx, bsz, asz = self.bpx, self.apx, self.bsz, self.asz
         bb, ba = self.best_bid, self.best_ask
@@ -239,6 +256,80 @@ class Book:
                     del apx[i], asz[i]
                     if price == ba:
                         ba = apx[0] if apx else NO_ASK
+        self.best_bid, self.best_ask = bb, ba
+
+    def _apply_records_mirrored(self, buf, start: int, end: int) -> None:
+        """_apply_records_sorted that also edits the table image `mirror`: levels at depth
+        0..n-1 (0 = best) per side as (price, size) doubles, zeros past the side's last level;
+        bids at byte 64, asks at `mirror_asks`. A level's depth: bids len(bpx)-1-i, asks i."""
+        bids, asks = self.bids, self.asks
+        bpx, apx, bsz, asz = self.bpx, self.apx, self.bsz, self.asz
+        bb, ba = self.best_bid, self.best_ask
+        img = self.mirror
+        n = self.mirror_n
+        bend = 64 + 16 * n                  # end of the bids' n levels
+        ab = self.mirror_asks
+        aend = ab + 16 * n
+        for off in range(start * RECORD_SIZE, end * RECORD_SIZE, RECORD_SIZE):
+            side, price, size = _unpack_level(buf, off)
+            if side == 1:
+                i = bisect_left(bpx, price)
+                d = len(bpx) - 1 - i        # depth of the level at i, before the change
+                if size:
+                    bids[price] = size
+                    if i < len(bpx) and bpx[i] == price:
+                        bsz[i] = size
+                        if d < n:
+                            _pack_d(img, 72 + 16 * d, size)
+                    else:
+                        bpx.insert(i, price)
+                        bsz.insert(i, size)
+                        if price > bb:
+                            bb = price
+                        if d + 1 < n:       # the new level's depth: the ones below move down
+                            at = 80 + 16 * d
+                            img[at + 16:bend] = img[at:bend - 16]
+                            _pack_dd(img, at, price, size)
+                elif bids.pop(price, None) is not None:
+                    del bpx[i], bsz[i]
+                    if price == bb:
+                        bb = bpx[-1] if bpx else NO_BID
+                    if d < n:               # the ones below move up, depth n-1 refills
+                        at = 64 + 16 * d
+                        img[at:bend - 16] = img[at + 16:bend]
+                        k = len(bpx) - n
+                        if k >= 0:
+                            _pack_dd(img, bend - 16, bpx[k], bsz[k])
+                        else:
+                            img[bend - 16:bend] = _ZERO_LEVEL
+            else:
+                i = bisect_left(apx, price)
+                if size:
+                    asks[price] = size
+                    if i < len(apx) and apx[i] == price:
+                        asz[i] = size
+                        if i < n:
+                            _pack_d(img, ab + 8 + 16 * i, size)
+                    else:
+                        apx.insert(i, price)
+                        asz.insert(i, size)
+                        if price < ba:
+                            ba = price
+                        if i < n:
+                            at = ab + 16 * i
+                            img[at + 16:aend] = img[at:aend - 16]
+                            _pack_dd(img, at, price, size)
+                elif asks.pop(price, None) is not None:
+                    del apx[i], asz[i]
+                    if price == ba:
+                        ba = apx[0] if apx else NO_ASK
+                    if i < n:
+                        at = ab + 16 * i
+                        img[at:aend - 16] = img[at + 16:aend]
+                        if len(apx) >= n:
+                            _pack_dd(img, aend - 16, apx[n - 1], asz[n - 1])
+                        else:
+                            img[aend - 16:aend] = _ZERO_LEVEL
         self.best_bid, self.best_ask = bb, ba
 
     def is_crossed(self) -> bool:
@@ -296,6 +387,8 @@ class Book:
                 for p in apx[n:]:
                     del asks[p]
                 del apx[n:], self.asz[n:]
+            if n < self.mirror_n:
+                self.mirror = None
             return
         for side, worst_first in ((self.bids, False), (self.asks, True)):
             if len(side) > n:

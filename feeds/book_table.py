@@ -12,6 +12,7 @@ import struct
 
 import numpy as np
 
+from shm import layout as L
 from shm.table import Table
 
 DEFAULT_DEPTH = 20
@@ -20,6 +21,18 @@ SYNCED = 1          # `state` bits
 CROSSED = 2
 
 log = logging.getLogger("tickring.book_table")
+_TABLE_UPDATES = L.TABLE["updates"].index
+
+
+class _Slot:
+    """What update() last wrote for one instrument: the slot's bytes and its level counts."""
+
+    __slots__ = ("img", "n", "nb", "na")
+
+    def __init__(self, size: int, n: int):
+        self.img = bytearray(size)
+        self.n = n
+        self.nb = self.na = 0
 
 
 def book_dtype(depth: int = DEFAULT_DEPTH) -> np.dtype:
@@ -42,14 +55,28 @@ class BookTable:
         self.depth = table.dtype["bids"].shape[0]
         self._row = np.zeros(1, table.dtype)
         self._warned = False
-        # update() packs a slot with one struct call into a buffer viewed as the row (numpy
-        # field assignments cost ~20 us per update); only for the exact book_dtype layout
-        self._pack = None
-        if table.dtype == book_dtype(self.depth):
-            self._pack = struct.Struct(f"<IHHIIqqdddd{4 * self.depth}d").pack_into
-            self._buf = bytearray(table.dtype.itemsize)
-            self._packed_row = np.frombuffer(self._buf, table.dtype)[0]
-            self._zeros = [0.0] * (4 * self.depth)
+        # update() keeps, per instrument, the slot's bytes (a staging image) and the top-N
+        # lists it last wrote; a frame re-packs only a side whose top N changed (only its
+        # sizes when its prices did not), then the image goes into the shm slot as one
+        # memoryview store inside the seqlock (shm/table.py's protocol, without a numpy row
+        # assignment). Only for the exact book_dtype layout; anything else takes the numpy path.
+        self._fast = table.dtype == book_dtype(self.depth)
+        if self._fast:
+            d = self.depth
+            self._slots_state: dict[int, _Slot] = {}
+            self._head = struct.Struct("<IHHIIqqdddd").pack_into
+            # pack_into of k levels (2k doubles), k = 0..depth
+            self._levels = [struct.Struct(f"<{2 * k}d").pack_into for k in range(d + 1)]
+            self._zeros = [0.0] * (2 * d)
+            self._zero_bytes = bytes(16 * d)
+            self._size = table.dtype.itemsize
+            self._asks_at = 64 + 16 * d        # byte offsets: header, bids, asks
+            # the seqlock, as Table.write does it: sequence word, payload, sequence word
+            self._u64 = table._u64
+            self._seq0 = table._seq_index0
+            self._stride_words = table._stride_words
+            self._updates = _TABLE_UPDATES
+            self._mem = memoryview(table.seg.mm)
 
     @classmethod
     def create(cls, name: str, depth: int = DEFAULT_DEPTH, slots: int = DEFAULT_SLOTS,
@@ -69,9 +96,9 @@ class BookTable:
                 log.warning("book table %s has %d slots; instrument %d (and higher) not shown",
                             self.name, self.table.slots, i)
             return
-        n = min(depth, self.depth)
-        if self._pack is not None:
-            self._update_packed(book, n, ts_recv)
+        n = depth if depth < self.depth else self.depth
+        if self._fast:
+            self._update_fast(book, i, n, ts_recv)
             return
         bids, asks = book.top(n)
         r = self._row
@@ -93,21 +120,65 @@ class BookTable:
         r["ask_price"], r["ask_size"] = asks[0] if asks else (0.0, 0.0)
         self.table.write(i, r[0])
 
-    def _update_packed(self, book, n: int, ts_recv: int) -> None:
-        """update() as one struct pack: levels interleaved (price, size) by slice assignment."""
-        bp, ap = book.top_prices(n)
-        bs, az = book.top_sizes(n)
-        nb, na = len(bp), len(ap)
-        d2 = 2 * self.depth
-        flat = self._zeros[:]
-        flat[0:2 * nb:2] = bp
-        flat[1:2 * nb:2] = bs
-        flat[d2:d2 + 2 * na:2] = ap
-        flat[d2 + 1:d2 + 2 * na:2] = az
-        state = (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0)
-        self._pack(self._buf, 0, book.instrument, nb, na, state, 0, ts_recv, book.last_id,
-                   flat[0], flat[1], flat[d2], flat[d2 + 1], *flat)
-        self.table.write(book.instrument, self._packed_row)
+    def _update_fast(self, book, i: int, n: int, ts_recv: int) -> None:
+        """update() through the instrument's staging image: a sorted book keeps the image's
+        levels current itself (Book.mirror, edited level by level as the book changes); any
+        other book, or one whose mirror was dropped, gets its top n packed whole. Then the
+        header, and one store of the image into the slot inside the seqlock."""
+        st = self._slots_state.get(i)
+        if st is None or st.n != n:
+            st = self._slots_state[i] = _Slot(self._size, n)
+        img = st.img
+        bpx = book.bpx
+        if bpx is None:                       # plain dict book: no mirror
+            bp, ap = book.top_prices(n)
+            bs = list(map(book.bids.__getitem__, bp))
+            az = list(map(book.asks.__getitem__, ap))
+            nb, na = len(bp), len(ap)
+            st.nb = self._side(img, 64, bp, bs, nb, st.nb)
+            st.na = self._side(img, self._asks_at, ap, az, na, st.na)
+            bid = (bp[0], bs[0]) if nb else (0.0, 0.0)
+            ask = (ap[0], az[0]) if na else (0.0, 0.0)
+        else:
+            bsz, apx, asz = book.bsz, book.apx, book.asz
+            nb = len(bpx)
+            if nb > n:
+                nb = n
+            na = len(apx)
+            if na > n:
+                na = n
+            if book.mirror is not img:        # first write, or the book was cleared/resorted
+                end = -nb - 1
+                st.nb = self._side(img, 64, bpx[-1:end:-1], bsz[-1:end:-1], nb, st.nb)
+                st.na = self._side(img, self._asks_at, apx[:na], asz[:na], na, st.na)
+                book.mirror, book.mirror_n, book.mirror_asks = img, n, self._asks_at
+            st.nb, st.na = nb, na
+            bid = (bpx[-1], bsz[-1]) if nb else (0.0, 0.0)
+            ask = (apx[0], asz[0]) if na else (0.0, 0.0)
+        # the header last: it raises (an update id of the wrong type) before the slot is touched
+        self._head(img, 0, i, nb, na,
+                   (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0), 0,
+                   ts_recv, book.last_id, bid[0], bid[1], ask[0], ask[1])
+        u = self._u64
+        k = self._seq0 + i * self._stride_words
+        off = (k + 1) << 3
+        seq = u[k]
+        u[k] = seq + 1            # odd: being written
+        self._mem[off:off + self._size] = img
+        u[k] = seq + 2            # even: consistent
+        u[self._updates] += 1
+
+    def _side(self, img, at: int, px: list, sz: list, count: int, before: int) -> int:
+        """Pack one side's top `count` levels (price, size interleaved) at byte `at` of the
+        image and zero the levels count..before-1; returns count."""
+        if count:
+            flat = self._zeros[:2 * count]
+            flat[0::2] = px
+            flat[1::2] = sz
+            self._levels[count](img, at, *flat)
+        if count < before:
+            img[at + 16 * count:at + 16 * before] = self._zero_bytes[:16 * (before - count)]
+        return count
 
     def read(self, instrument: int) -> np.void:
         """A consistent copy of one instrument's slot."""

@@ -25,14 +25,13 @@ _TABLE_UPDATES = L.TABLE["updates"].index
 
 
 class _Slot:
-    """What update() last wrote for one instrument: the slot's bytes and its level counts."""
+    """update()'s staging image of one instrument's slot, for `n` levels per side."""
 
-    __slots__ = ("img", "n", "nb", "na")
+    __slots__ = ("img", "n")
 
     def __init__(self, size: int, n: int):
         self.img = bytearray(size)
         self.n = n
-        self.nb = self.na = 0
 
 
 def book_dtype(depth: int = DEFAULT_DEPTH) -> np.dtype:
@@ -135,8 +134,8 @@ class BookTable:
             bs = list(map(book.bids.__getitem__, bp))
             az = list(map(book.asks.__getitem__, ap))
             nb, na = len(bp), len(ap)
-            st.nb = self._side(img, 64, bp, bs, nb, st.nb)
-            st.na = self._side(img, self._asks_at, ap, az, na, st.na)
+            self._side(img, 64, bp, bs, nb, n)
+            self._side(img, self._asks_at, ap, az, na, n)
             bid = (bp[0], bs[0]) if nb else (0.0, 0.0)
             ask = (ap[0], az[0]) if na else (0.0, 0.0)
         else:
@@ -149,10 +148,9 @@ class BookTable:
                 na = n
             if book.mirror is not img:        # first write, or the book was cleared/resorted
                 end = -nb - 1
-                st.nb = self._side(img, 64, bpx[-1:end:-1], bsz[-1:end:-1], nb, st.nb)
-                st.na = self._side(img, self._asks_at, apx[:na], asz[:na], na, st.na)
+                self._side(img, 64, bpx[-1:end:-1], bsz[-1:end:-1], nb, n)
+                self._side(img, self._asks_at, apx[:na], asz[:na], na, n)
                 book.mirror, book.mirror_n, book.mirror_asks = img, n, self._asks_at
-            st.nb, st.na = nb, na
             bid = (bpx[-1], bsz[-1]) if nb else (0.0, 0.0)
             ask = (apx[0], asz[0]) if na else (0.0, 0.0)
         # the header last: it raises (an update id of the wrong type) before the slot is touched
@@ -168,17 +166,16 @@ class BookTable:
         u[k] = seq + 2            # even: consistent
         u[self._updates] += 1
 
-    def _side(self, img, at: int, px: list, sz: list, count: int, before: int) -> int:
+    def _side(self, img, at: int, px: list, sz: list, count: int, n: int) -> None:
         """Pack one side's top `count` levels (price, size interleaved) at byte `at` of the
-        image and zero the levels count..before-1; returns count."""
+        image and zero its levels count..n-1 (a dropped mirror may have left any there)."""
         if count:
             flat = self._zeros[:2 * count]
             flat[0::2] = px
             flat[1::2] = sz
             self._levels[count](img, at, *flat)
-        if count < before:
-            img[at + 16 * count:at + 16 * before] = self._zero_bytes[:16 * (before - count)]
-        return count
+        if count < n:
+            img[at + 16 * count:at + 16 * n] = self._zero_bytes[:16 * (n - count)]
 
     def read(self, instrument: int) -> np.void:
         """A consistent copy of one instrument's slot."""

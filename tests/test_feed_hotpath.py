@@ -315,3 +315,109 @@ def test_reserve_grows_an_empty_batch():
     assert b.cap >= 3 and len(buf) >= 3 * 64
     b.add(Kind.TRADE, 1, 2, 3, Side.BUY, 0, 1.0, 2.0, 4)
     assert b.array()["id"][0] == 4
+
+
+def _ref_bytes(ref, b: Book, depth: int, ts: int) -> bytes:
+    """The slot the field-by-field (numpy) path writes for a book."""
+    ref.update(b, depth, ts)
+    return ref.read(b.instrument).tobytes()
+
+
+@pytest.mark.parametrize("depth", [5, 3])
+def test_book_table_image_follows_random_deltas(shm_names, depth):
+    """A sorted book's table image (Book.mirror), edited level by level, stays equal to a
+    whole re-pack: inserts and deletes at the best levels, sides shorter than the depth,
+    several levels of one price in a batch, truncation, clear() and apply()."""
+    from feeds.book_table import BookTable
+    table = BookTable.create(shm_names("img"), depth=5, slots=8)
+    ref = BookTable.create(shm_names("ref"), depth=5, slots=8)
+    ref._fast = False
+    try:
+        rnd = random.Random(depth)
+        b = Book(3, sorted_prices=True)
+        mirrored = 0
+        for step in range(1500):
+            batch = RecordBatch(8)
+            for _ in range(rnd.randrange(1, 6)):
+                side = rnd.choice((1, 2))
+                px = b.bpx if side == 1 else b.apx
+                r = rnd.random()
+                if r < 0.35 and px:                 # delete, often the best level
+                    price = (px[-1] if side == 1 else px[0]) if rnd.random() < 0.5 else rnd.choice(px)
+                    size = 0.0
+                elif r < 0.45:                      # delete a level that is not there
+                    price, size = round(rnd.uniform(90, 110), 2), 0.0
+                else:                               # a few prices only: sides stay short
+                    price = round(rnd.uniform(99, 100) if side == 1 else rnd.uniform(100.01, 101), 1)
+                    size = round(rnd.uniform(0.1, 3), 2)
+                batch.add(Kind.BOOK, 3, 0, 0, side, 0, price, size, 0)
+            mirrored += b.mirror is not None
+            b.apply_records(batch.buf, 0, batch.n)
+            if step % 97 == 5:
+                b.truncate(rnd.choice((2, 4, 25)))
+            if step % 211 == 100:
+                b.clear()
+                b.apply([(1, 99.5, 1.0), (2, 100.5, 2.0)])
+            b.last_id = step
+            b.crossed = b.is_crossed()
+            table.update(b, depth, step)
+            assert table.read(3).tobytes() == _ref_bytes(ref, b, depth, step), step
+        assert mirrored > 1400                      # the level-by-level path did the work
+    finally:
+        table.close()
+        ref.close()
+
+
+@pytest.mark.parametrize("venue", ["binance", "bybit", "okx", "bitget"])
+def test_book_table_equals_keeper_books_after_recorded_frames(shm_names, venue):
+    """A burst of simulator frames through a worker with a book table: after every frame each
+    book's slot holds the keeper's top N (and the very bytes a whole re-pack writes)."""
+    from feeds.book_table import BookTable
+    from feeds.worker import FeedWorker
+    from tools.bench_feed import record_frames
+    frames = record_frames(venue, 3, 1500)
+    w = FeedWorker(venue, ["X"], shm_names("ring"), registry=shm_names("reg"),
+                   book_table=shm_names("tbl"), ring_capacity=1 << 16)
+    w._open_shm()
+    ref = BookTable.create(shm_names("ref"), depth=w.table.depth, slots=64)
+    ref._fast = False
+    try:
+        w.keeper.request_snapshot = lambda inst: None
+        v = feeds.venue(venue)
+
+        class Sock:
+            incoming = got_data = False
+            last_frame_ns = 0
+
+            class conn:
+                index = 0
+
+                def rotate(reason):
+                    pass
+        sock = Sock()
+        sock.decoder = v.decoder(w.instruments)
+        seed = v.decoder(w.instruments)             # REST venues: a snapshot at the first delta
+        for f in frames if w.keeper.rule.seed == "rest" else ():
+            seed.decode(f)
+            for ev in seed.book_events:
+                if w.keeper.book(ev.instrument).state != 0:
+                    w.keeper.rest_snapshot(ev.instrument, ev.first - 1, [], [])
+        checked = 0
+        for f in frames:
+            w.on_frame(f, sock)
+            for i, b in w.keeper.books.items():
+                row = w.table.read(i)
+                bids, asks = b.top(w.keeper.depth)
+                assert w.table.levels(i) == (bids, asks)
+                assert int(row["update_id"]) == b.last_id
+                assert row.tobytes() == _ref_bytes(ref, b, w.keeper.depth, int(row["ts_recv"]))
+                checked += 1
+        assert w.ring.word("decode_errors") == 0 and w.ring.word("gaps") == 0
+        assert checked > 1000 and all(b.state == 0 for b in w.keeper.books.values())
+        assert all(b.mirror is not None for b in w.keeper.books.values())
+    finally:
+        ref.close()
+        w.writer.close()
+        w.ring.close()
+        w.registry.close()
+        w.table.close()

@@ -25,13 +25,17 @@ _TABLE_UPDATES = L.TABLE["updates"].index
 
 
 class _Slot:
-    """update()'s staging image of one instrument's slot, for `n` levels per side."""
+    """update()'s staging image of one instrument's slot, for `n` levels per side; k: the
+    slot's sequence word (a u64 index), start/end: its payload's bytes in the segment."""
 
-    __slots__ = ("img", "n")
+    __slots__ = ("img", "n", "k", "start", "end")
 
-    def __init__(self, size: int, n: int):
+    def __init__(self, size: int, n: int, k: int):
         self.img = bytearray(size)
         self.n = n
+        self.k = k
+        self.start = (k + 1) << 3
+        self.end = self.start + size
 
 
 def book_dtype(depth: int = DEFAULT_DEPTH) -> np.dtype:
@@ -89,13 +93,37 @@ class BookTable:
     def update(self, book, depth: int, ts_recv: int = 0) -> None:
         """Write one feeds.book.Book into its slot (its instrument id)."""
         i = book.instrument
+        n = depth if depth < self.depth else self.depth
+        st = self._slots_state.get(i) if self._fast else None
+        if st is not None and book.mirror is st.img and st.n == n:
+            # the common case: the book kept the image's levels current (Book.mirror); only
+            # the header is packed, then the image goes into the slot in one store
+            img = st.img
+            bpx, apx = book.bpx, book.apx
+            nb = len(bpx)
+            if nb > n:
+                nb = n
+            na = len(apx)
+            if na > n:
+                na = n
+            self._head(img, 0, i, nb, na,
+                       (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0), 0,
+                       ts_recv, book.last_id, bpx[-1] if nb else 0.0, book.bsz[-1] if nb else 0.0,
+                       apx[0] if na else 0.0, book.asz[0] if na else 0.0)
+            u = self._u64
+            k = st.k
+            seq = u[k]
+            u[k] = seq + 1            # odd: being written
+            self._mem[st.start:st.end] = img
+            u[k] = seq + 2            # even: consistent
+            u[self._updates] += 1
+            return
         if i >= self.table.slots:
             if not self._warned:
                 self._warned = True
                 log.warning("book table %s has %d slots; instrument %d (and higher) not shown",
                             self.name, self.table.slots, i)
             return
-        n = depth if depth < self.depth else self.depth
         if self._fast:
             self._update_fast(book, i, n, ts_recv)
             return
@@ -120,13 +148,14 @@ class BookTable:
         self.table.write(i, r[0])
 
     def _update_fast(self, book, i: int, n: int, ts_recv: int) -> None:
-        """update() through the instrument's staging image: a sorted book keeps the image's
-        levels current itself (Book.mirror, edited level by level as the book changes); any
-        other book, or one whose mirror was dropped, gets its top n packed whole. Then the
-        header, and one store of the image into the slot inside the seqlock."""
+        """update() through the instrument's staging image when the book has no current
+        mirror (first write, a cleared or resorted book, a plain dict book): the top n are
+        packed whole, a sorted book gets the image as its mirror (it then keeps the levels
+        current itself, level by level); then the header, and one store into the slot."""
         st = self._slots_state.get(i)
         if st is None or st.n != n:
-            st = self._slots_state[i] = _Slot(self._size, n)
+            k = self._seq0 + i * self._stride_words
+            st = self._slots_state[i] = _Slot(self._size, n, k)
         img = st.img
         bpx = book.bpx
         if bpx is None:                       # plain dict book: no mirror
@@ -158,11 +187,10 @@ class BookTable:
                    (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0), 0,
                    ts_recv, book.last_id, bid[0], bid[1], ask[0], ask[1])
         u = self._u64
-        k = self._seq0 + i * self._stride_words
-        off = (k + 1) << 3
+        k = st.k
         seq = u[k]
         u[k] = seq + 1            # odd: being written
-        self._mem[off:off + self._size] = img
+        self._mem[st.start:st.end] = img
         u[k] = seq + 2            # even: consistent
         u[self._updates] += 1
 

@@ -4,6 +4,12 @@ Slot i holds instrument id i (ids are global, from the registry), so a consumer 
 instrument's book in O(1) with `BookTable.attach(name).read(id)` and never blocks the worker.
 The keeper writes a slot at most once per websocket frame per instrument (feeds/book.py
 flush_table), after every book message of that frame was applied.
+
+Writing is cheap because the slot's bytes are kept ready: the writer holds a private image of
+each slot, and a sorted book edits its image level by level as deltas arrive (Book.mirror:
+nothing for a level deeper than N, one small pack for a level within the top N). A frame then
+costs the 64-byte header and one memoryview store of the image between the seqlock's two
+sequence writes (the protocol of shm/table.py), so readers see a slot whole or retry.
 """
 from __future__ import annotations
 
@@ -58,11 +64,10 @@ class BookTable:
         self.depth = table.dtype["bids"].shape[0]
         self._row = np.zeros(1, table.dtype)
         self._warned = False
-        # update() keeps, per instrument, the slot's bytes (a staging image) and the top-N
-        # lists it last wrote; a frame re-packs only a side whose top N changed (only its
-        # sizes when its prices did not), then the image goes into the shm slot as one
-        # memoryview store inside the seqlock (shm/table.py's protocol, without a numpy row
-        # assignment). Only for the exact book_dtype layout; anything else takes the numpy path.
+        # update() keeps, per instrument, the slot's bytes (a staging image, see the module
+        # docstring) and stores it into the shm slot with one memoryview store inside the
+        # seqlock (no numpy row assignment). Only for the exact book_dtype layout; anything
+        # else takes the field-by-field numpy path.
         self._fast = table.dtype == book_dtype(self.depth)
         if self._fast:
             d = self.depth

@@ -421,3 +421,59 @@ def test_book_table_equals_keeper_books_after_recorded_frames(shm_names, venue):
         w.ring.close()
         w.registry.close()
         w.table.close()
+
+
+def _read_slots(name: str, instrument: int, stop, bad, reads) -> None:
+    """Child process: read one slot until told to stop; count reads whose levels do not all
+    carry the slot's update id as their size (a torn slot)."""
+    from feeds.book_table import BookTable
+    t = BookTable.attach(name)
+    n = torn = 0
+    while not stop.is_set():
+        row = t.read(instrument)
+        uid = float(row["update_id"])
+        nb, na = int(row["n_bids"]), int(row["n_asks"])
+        sizes = list(row["bids"][:nb, 1]) + list(row["asks"][:na, 1])
+        if any(s != uid for s in sizes) or (nb and row["bid_size"] != uid):
+            torn += 1
+        n += 1
+    t.close()
+    bad.value, reads.value = torn, n
+
+
+def test_book_table_readers_never_see_a_torn_slot(shm_names):
+    """The image is stored inside the seqlock: a reader in another process always gets one
+    whole frame's slot (every level's size is set to the frame's update id here)."""
+    import multiprocessing as mp
+    from feeds.book_table import BookTable
+    name = shm_names("torn")
+    table = BookTable.create(name, depth=5, slots=8)
+    ctx = mp.get_context("fork")
+    stop, bad, reads = ctx.Event(), ctx.Value("q", -1), ctx.Value("q", -1)
+    proc = ctx.Process(target=_read_slots, args=(name, 2, stop, bad, reads))
+    try:
+        b = Book(2, sorted_prices=True)
+        rnd = random.Random(3)
+        prices = {1: [99.0, 98.0, 97.0, 96.0, 95.0, 94.0], 2: [101.0, 102.0, 103.0, 104.0, 105.0, 106.0]}
+        b.last_id = 0
+        table.update(b, 5, 0)
+        proc.start()
+        for step in range(1, 6000):
+            batch = RecordBatch(16)
+            for side, px in prices.items():
+                for p in px:
+                    present = p in (b.bids if side == 1 else b.asks)
+                    keep = rnd.random() < 0.9 if present else rnd.random() < 0.3
+                    batch.add(Kind.BOOK, 2, 0, 0, side, 0, p, float(step) if keep else 0.0, step)
+            b.apply_records(batch.buf, 0, batch.n)
+            b.last_id = step
+            table.update(b, 5, step)
+            if step == 3000:
+                assert b.mirror is not None
+    finally:
+        stop.set()
+        if proc.pid is not None:
+            proc.join(10)
+        table.close()
+    assert proc.exitcode == 0
+    assert reads.value > 100 and bad.value == 0

@@ -158,6 +158,7 @@ class FeedWorker:
                                  checksum_interval_ns=CHECKSUM_INTERVAL_NS)
         self._publish = self.writer.publish_buffer
         self._check = self.keeper.check
+        self._flush = self.keeper.flush_table if self.table is not None else None
 
     def _register(self, symbol: str, market: str) -> int:
         """InstrumentMap callback: a global id from the shm registry (local ids without one)."""
@@ -235,11 +236,13 @@ class FeedWorker:
         bev = dec.book_events
         if bev:
             try:
-                if self._overlaps or self.table is not None:
+                if self._overlaps:
                     drops = self._books(bev, out.buf, sock, ts)
-                else:                      # _books without a rotation or a table: one call less
+                else:                      # _books without a rotation: one call less
                     drops = self._check(bev, out.buf)
-                    bev.clear()
+                    if self._flush is not None:
+                        self._flush(ts)
+                    bev.clear()            # after the flush: _bad_books needs them if it raises
             except Exception as e:         # a sequence field of the wrong type, or a keeper bug
                 self._bad_books(payload, e, sock, ts)
                 return

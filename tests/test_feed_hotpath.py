@@ -2,7 +2,9 @@
 
 - the checksum hooks' fast variants (`book_checksum.from_book`) against the hooks themselves;
 - BookKeeper.check's in-sync fast path against the full _verdict path, rule by rule;
-- RecordBatch.reserve and the inline LAST byte against add()/mark_last().
+- RecordBatch.reserve and the inline LAST byte against add()/mark_last();
+- the book table's slot images (Book.mirror, edited level by level) against a whole re-pack,
+  after random deltas and after every recorded simulator frame, and seen whole by a reader.
 """
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ and keeps `claim` monotonic, so slots a dead producer half-wrote are never accep
 """
 from __future__ import annotations
 
+import mmap
 import os
 import time
 
@@ -35,6 +36,8 @@ CLAIM, PUBLISH, WAITERS = _I["claim"], _I["publish"], _I["waiters"]
 _PUBLISH_OFFSET = L.RING["publish"].offset
 _SEQ_LOOP_MAX = 16       # up to this many records, per-slot seq stores in Python beat numpy
 DEFAULT_SPIN_US = 50.0
+_MADV_POPULATE_READ = 22   # Linux 5.14+ (mmap has no constants for them)
+_MADV_POPULATE_WRITE = 23
 _MAX_BLOCK_S = 0.05   # a missed wake-up costs at most this; an idle consumer wakes 20x/s
 
 
@@ -56,6 +59,7 @@ class Ring:
         self._rows = np.frombuffer(seg.mm, dtype=np.uint8, count=self.capacity * self.record_size,
                                    offset=off).reshape(self.capacity, self.record_size)
         self.publish_address = seg.base_address + _PUBLISH_OFFSET
+        self._prefaulted = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -155,12 +159,38 @@ class Ring:
     # -- endpoints ---------------------------------------------------------------------------
     def writer(self, announce: bool = True) -> "Writer":
         """Become this ring's single producer (bumps the epoch). Fails if a live producer exists."""
+        self.prefault(write=True)
         return Writer(self, announce)
 
     def reader(self, start: str | int = "latest", name: str = "", spin_us: float = DEFAULT_SPIN_US,
                register: bool = True) -> "Reader":
         """A consumer starting at "oldest", "latest" or an absolute seq."""
+        self.prefault(write=False)
         return Reader(self, start, name, spin_us, register)
+
+    def prefault(self, write: bool) -> None:
+        """Map every page of the ring into this process now, not on the hot path.
+
+        Untouched, a fresh ring's pages are allocated and mapped one at a time as records first
+        land on them: one page fault per 64 records in the producer and again in each consumer,
+        measured as a 20-45 µs p99 on a spinning consumer whose bare floor is 2-5 µs. The
+        producer allocates the pages (the ring's memory is committed when it starts, which is
+        what MemoryMax counts anyway); a consumer only maps them. Once per process and ring."""
+        if self._prefaulted >= (2 if write else 1):
+            return
+        self._prefaulted = 2 if write else 1
+        mm = self._mm
+        try:
+            mm.madvise(_MADV_POPULATE_WRITE if write else _MADV_POPULATE_READ, 0, len(mm))
+            return
+        except (OSError, ValueError, AttributeError):       # kernels before 5.14
+            pass
+        per_page = max(1, mmap.PAGESIZE // self.record_size)
+        touched = self._rows[::per_page, 0]
+        if write:
+            touched |= 0                                    # same bytes, now allocated
+        else:
+            int(touched.sum())
 
 
 class Writer:

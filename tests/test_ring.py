@@ -354,3 +354,37 @@ def test_racing_creators_never_see_a_half_built_segment(shm_names):
         assert [r[2] for r in results] == [""] * 6
         assert sum(r[0] for r in results) == 1 and {r[1] for r in results} == {1 << 12}
     assert not [n for n in os.listdir("/dev/shm") if "creating" in n]
+
+
+def _resident_kb(path: str) -> int:
+    """Resident kB of this process's mapping(s) of the file at `path` (from /proc/self/smaps;
+    matched by inode: the creator mapped it under its temporary name)."""
+    inode = str(os.stat(path).st_ino)
+    kb, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" in head[3]:     # a mapping's first line
+                inside = head[4] == inode
+            elif inside and head[0] == "Rss:":
+                kb += int(head[1])
+    return kb
+
+
+def test_writer_and_reader_map_every_page_up_front(shm_names):
+    """No first-touch page faults on the hot path: creating the writer commits and maps every
+    page of the ring, and a reader in another mapping maps them too."""
+    from shm.segment import path_of
+    name = shm_names("pf")
+    ring = shm.Ring.create(name, capacity=1 << 12)            # 256 KiB of records
+    data_kb = (1 << 12) * 64 // 1024
+    w = ring.writer(announce=False)
+    assert _resident_kb(path_of(name)) >= data_kb
+    other = shm.Ring.attach(name)                             # a second, separate mapping
+    assert _resident_kb(path_of(name)) < 2 * data_kb
+    r = other.reader(start="latest")
+    assert _resident_kb(path_of(name)) >= 2 * data_kb, "the reader's mapping is populated too"
+    r.close()
+    w.close()
+    other.close()
+    ring.close()

@@ -56,7 +56,7 @@ class CompactorConfig:
     rotate_s: float = 3600.0
     max_rows: int = 1_000_000
     row_group_rows: int = 16384
-    batch: int = 8192                        # records per ring read (512 KiB): pending copies stay small
+    batch: int = 65536                       # records per ring read: fewer, bigger numpy passes
     candle_ring: str | None = None
     candle_ring_capacity: int = 1 << 16
     candle_table: str | None = None

@@ -246,15 +246,20 @@ class FeedWorker:
             except Exception as e:         # a sequence field of the wrong type, or a keeper bug
                 self._bad_books(payload, e, sock, ts)
                 return
-        if dec.notices:
-            self._notices(dec.notices, sock)
-        n = out.n
-        if n:
-            u[MESSAGES] += 1
-            if self._dedupe or drops:
-                self._publish_filtered(out, n, drops, sock)
-            else:
-                self._publish(out.buf, n)
+        try:
+            if dec.notices:
+                self._notices(dec.notices, sock)
+            n = out.n
+            if n:
+                u[MESSAGES] += 1
+                if self._dedupe or drops:
+                    self._publish_filtered(out, n, drops, sock)
+                else:
+                    self._publish(out.buf, n)
+        except Exception as e:             # a bug of ours: skip the frame, counted, never the socket
+            dec.notices.clear()
+            log.exception("%s#%d: frame skipped after a worker error", self.venue.name, sock.conn.index)
+            self._bad_frame(payload, e, sock)
 
     def _books(self, bev: list, buf, sock, ts: int):
         """Book messages of one frame through the keeper; record ranges to hold back."""

@@ -106,6 +106,27 @@ def test_worker_counts_and_skips_malformed_frames(worker):
 
 
 @pytest.mark.skipif("binance" not in feeds.implemented(), reason="needs the binance decoder")
+def test_a_worker_error_after_decoding_skips_the_frame_not_the_socket(worker):
+    """A bug in the publish or notice step (not a malformed frame) must not escape into the
+    connection callback either: the frame is counted as skipped and the next one goes through."""
+    conn = _Conn()
+    sock = _Sock(worker, conn)
+    real = worker._publish
+    calls = []
+
+    def broken(buf, n):
+        calls.append(n)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real(buf, n)
+    worker._publish = broken
+    worker.on_frame(_trade(1), sock)            # raises inside: skipped, counted
+    worker.on_frame(_trade(2), sock)
+    assert _ring_trades(worker)["id"].tolist() == [2]
+    assert worker.ring.word("decode_errors") == 1
+
+
+@pytest.mark.skipif("binance" not in feeds.implemented(), reason="needs the binance decoder")
 def test_worker_dedupes_trades_during_a_rotation(worker):
     conn = _Conn()
     old = _Sock(worker, conn)

@@ -27,6 +27,31 @@ def path_of(name: str) -> str:
     return os.path.join(SHM_DIR, L.PREFIX + name)
 
 
+_CREATING = f".{L.PREFIX}creating-"
+
+
+def remove_stale_creations() -> int:
+    """Unlink half-built segments of processes that died while creating them (create() builds
+    a segment under a hidden name with its pid, then links it into place). Returns how many."""
+    from .liveness import pid_alive
+    n = 0
+    try:
+        entries = os.listdir(SHM_DIR)
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.startswith(_CREATING):
+            continue
+        pid = entry[len(_CREATING):].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            try:
+                os.unlink(os.path.join(SHM_DIR, entry))
+                n += 1
+            except OSError:
+                pass
+    return n
+
+
 def list_segments(magic: int | None = None) -> list[str]:
     """Names (without prefix) of tickring segments, optionally only those with a given magic."""
     try:
@@ -92,7 +117,8 @@ class Segment:
                                 f"attach to it, or remove it with `tickring rm {name}`")
         # Built under a hidden name and linked into place only once its header is complete, so
         # no process ever attaches to a half-initialized segment.
-        tmp = os.path.join(SHM_DIR, f".{L.PREFIX}creating-{os.getpid()}-{secrets.token_hex(4)}")
+        remove_stale_creations()
+        tmp = os.path.join(SHM_DIR, f"{_CREATING}{os.getpid()}-{secrets.token_hex(4)}")
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, L.SEGMENT_MODE)
         try:
             os.fchmod(fd, L.SEGMENT_MODE)

@@ -388,3 +388,26 @@ def test_writer_and_reader_map_every_page_up_front(shm_names):
     w.close()
     other.close()
     ring.close()
+
+
+def test_a_segment_half_built_by_a_dead_process_is_removed(shm_names):
+    """create() builds under `.tickring.creating-<pid>-...` and links into place; a creator that
+    died in between leaves that file behind, and the next create() removes it (not a live one)."""
+    import subprocess
+    import sys
+    from shm.segment import SHM_DIR
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = os.path.join(SHM_DIR, f".tickring.creating-{dead.pid}-deadbeef")
+    live = os.path.join(SHM_DIR, f".tickring.creating-{os.getpid()}-feedface")
+    for path in (stale, live):
+        with open(path, "wb") as f:
+            f.write(b"\0" * 64)
+    try:
+        shm.Ring.create(shm_names("after"), capacity=1 << 4).close()
+        assert not os.path.exists(stale), "a dead creator's half-built segment is removed"
+        assert os.path.exists(live), "a live creator's is left alone"
+    finally:
+        for path in (stale, live):
+            if os.path.exists(path):
+                os.unlink(path)

@@ -16,7 +16,8 @@ events with u < id + 1, the first applied event must have U <= id + 1 <= u, afte
 U must equal the previous u + 1 (else rebuild). BOOK record id = u. No checksum.
 
 The subscribe messages carry `time` (s) which Gate checks against its clock (+-60 s): the
-connection code should pass each message through extra["restamp"] right before sending it.
+connection code passes each message through extra["restamp"] as it sends it
+(feeds/connection.py Socket.send), so a reconnect hours later still sends a current time.
 """
 from __future__ import annotations
 

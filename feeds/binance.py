@@ -35,19 +35,6 @@ class BinanceDecoder(Decoder):
     market = "spot"
     has_prev = False          # USD-M depth diffs carry pu (previous final update id)
 
-    def __init__(self, instruments=None, market=None):
-        super().__init__(instruments, market)
-        self._ids: dict[str, int] = {}
-
-    def _market_of(self, symbol: str) -> str:
-        return self.market
-
-    def _inst(self, symbol: str) -> int:
-        i = self._ids.get(symbol)
-        if i is None:
-            i = self._ids[symbol] = self.instruments.id(symbol, self._market_of(symbol))
-        return i
-
     def feed(self, frame: bytes, ts_recv: int) -> None:
         out = self.out
         n0 = out.n

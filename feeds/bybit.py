@@ -50,22 +50,14 @@ class BybitDecoder(Decoder):
 
     def __init__(self, instruments=None, market=None):
         super().__init__(instruments, market)
-        self._ids: dict[str, int] = {}
-        self._ids_market = self.market
         self._bbo: dict[int, list] = {}      # instrument -> [bid, bid_size, ask, ask_size]
         self._mark: dict[int, list] = {}     # instrument -> [mark, funding, index, next_funding_ns]
 
-    def _inst(self, symbol: str) -> int:
-        if self._ids_market != self.market:          # market changed after construction
-            self._ids = {}
-            self._ids_market = self.market
-        i = self._ids.get(symbol)
-        if i is None:
-            m = self.market
-            if m != "spot" and "-" in symbol:
-                m = "future"
-            i = self._ids[symbol] = self.instruments.id(symbol, m)
-        return i
+    def _market_of(self, symbol: str) -> str:
+        """Dated contracts ("BTCUSDT-26DEC25") ride the linear/inverse routes as futures."""
+        if self.market != "spot" and "-" in symbol:
+            return "future"
+        return self.market
 
     def feed(self, frame: bytes, ts_recv: int) -> None:
         out = self.out

@@ -67,22 +67,11 @@ class CoinbaseDecoder(Decoder):
         self.sequence_gaps = 0                   # breaks seen in sequence_num
         self._run_start = 0                      # first sequence_num of the current unbroken run
         self._book_seq: dict[int, int] = {}      # instrument -> sequence_num of its last l2 event
-        self._ids: dict[str, int] = {}           # product_id -> instrument id in self._ids_market
-        self._ids_market = self.market
-
-    def _inst(self, product_id: str) -> int:
-        i = self._ids.get(product_id)
-        if i is None:
-            i = self._ids[product_id] = self.instruments.id(product_id, self.market)
-        return i
 
     def feed(self, frame: bytes, ts_recv: int) -> None:
         out = self.out
         n0 = out.n
         nb0 = len(self.book_events)
-        if self._ids_market != self.market:      # the market was set after construction
-            self._ids = {}
-            self._ids_market = self.market
         try:
             m = loads(frame)
             ch = m.get("channel")

@@ -93,6 +93,19 @@ class Decoder:
         self.out = RecordBatch(128)
         self.book_events: list[BookEvent] = []
         self.notices: list[str] = []
+        self._ids: dict[str, int] = {}       # native symbol -> instrument id (hot-path cache)
+
+    def _market_of(self, symbol: str) -> str:
+        """The market a native symbol belongs to on this decoder's connection."""
+        return self.market
+
+    def _inst(self, symbol: str) -> int:
+        """Instrument id of a native symbol, registered on first sight. Hot paths call
+        `self._ids.get(s) or self._inst(s)` to skip the call when the id is cached."""
+        i = self._ids.get(symbol)
+        if i is None:
+            i = self._ids[symbol] = self.instruments.id(symbol, self._market_of(symbol))
+        return i
 
     def feed(self, frame: bytes, ts_recv: int) -> None:
         """Append the records of one frame to self.out (see the module docstring)."""

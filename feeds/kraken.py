@@ -127,22 +127,11 @@ class KrakenDecoder(Decoder):
     def __init__(self, instruments=None, market=None):
         super().__init__(instruments, market)
         self.last_levels: dict[int, dict] = {}   # instrument -> raw data entry of its last book msg
-        self._ids: dict[str, int] = {}           # symbol -> instrument id in self._ids_market
-        self._ids_market = self.market
-
-    def _inst(self, symbol: str) -> int:
-        i = self._ids.get(symbol)
-        if i is None:
-            i = self._ids[symbol] = self.instruments.id(symbol, self.market)
-        return i
 
     def feed(self, frame: bytes, ts_recv: int) -> None:
         out = self.out
         n0 = out.n
         nb0 = len(self.book_events)
-        if self._ids_market != self.market:      # the market was set after construction
-            self._ids = {}
-            self._ids_market = self.market
         try:
             m = loads(frame)
             ch = m.get("channel")

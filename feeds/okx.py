@@ -58,15 +58,8 @@ class OkxDecoder(Decoder):
 
     venue = "okx"
 
-    def __init__(self, instruments=None, market=None):
-        super().__init__(instruments, market)
-        self._ids: dict[str, int] = {}
-
-    def _inst(self, inst_id: str) -> int:
-        i = self._ids.get(inst_id)
-        if i is None:
-            i = self._ids[inst_id] = self.instruments.id(inst_id, market_of(inst_id))
-        return i
+    def _market_of(self, symbol: str) -> str:
+        return market_of(symbol)           # OKX instIds say it: BTC-USDT, BTC-USDT-SWAP, ...
 
     def feed(self, frame: bytes, ts_recv: int) -> None:
         if frame == b"pong":

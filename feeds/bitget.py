@@ -93,6 +93,31 @@ def _checksum_from_book(book, depth: int) -> int | None:
 book_checksum.from_book = _checksum_from_book   # the keeper's fast variant (feeds/book.py)
 
 
+def _pack_keeping_strings(out, levels, prices: list, texts: list, inst: int, side: int,
+                          flags: int, ts: int, ts_recv: int, seq: int) -> None:
+    """Pack one side's levels as BOOK records and keep that side's "price:size" texts in
+    ascending price order (the checksum string is then slices, see LEVEL_STRINGS)."""
+    buf = out.reserve(len(levels))
+    off = out.n << 6
+    for lv in levels:
+        ps = lv[0]
+        p = float(ps)
+        zs = lv[1]
+        z = float(zs)
+        pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, side, flags, p, z, 0.0, seq)
+        off += 64
+        i = bisect_left(prices, p)
+        if i < len(prices) and prices[i] == p:
+            if z:
+                texts[i] = f"{ps}:{zs}"
+            else:
+                del prices[i], texts[i]
+        elif z:
+            prices.insert(i, p)
+            texts.insert(i, f"{ps}:{zs}")
+    out.n = off >> 6
+
+
 class BitgetDecoder(Decoder):
     venue = "bitget"
 
@@ -190,43 +215,9 @@ class BitgetDecoder(Decoder):
                     strings = LEVEL_STRINGS[inst] = ([], [], [], [])
                 bpx, bpc, apx, apc = strings
                 start = out.n
-                buf = out.reserve(len(bids))           # per side: a bad `asks` fails after the
-                off = start << 6                       # bids updated the strings, as it did
-                for lv in bids:
-                    ps = lv[0]
-                    p = float(ps)
-                    zs = lv[1]
-                    z = float(zs)
-                    pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, BID, flags, p, z, 0.0, seq)
-                    off += 64
-                    i = bisect_left(bpx, p)
-                    if i < len(bpx) and bpx[i] == p:
-                        if z:
-                            bpc[i] = f"{ps}:{zs}"
-                        else:
-                            del bpx[i], bpc[i]
-                    elif z:
-                        bpx.insert(i, p)
-                        bpc.insert(i, f"{ps}:{zs}")
-                out.n = off >> 6
-                buf = out.reserve(len(asks))
-                for lv in asks:
-                    ps = lv[0]
-                    p = float(ps)
-                    zs = lv[1]
-                    z = float(zs)
-                    pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, ASK, flags, p, z, 0.0, seq)
-                    off += 64
-                    i = bisect_left(apx, p)
-                    if i < len(apx) and apx[i] == p:
-                        if z:
-                            apc[i] = f"{ps}:{zs}"
-                        else:
-                            del apx[i], apc[i]
-                    elif z:
-                        apx.insert(i, p)
-                        apc.insert(i, f"{ps}:{zs}")
-                out.n = off >> 6
+                # per side: a bad `asks` fails after the bids updated the strings, as it did
+                _pack_keeping_strings(out, bids, bpx, bpc, inst, BID, flags, ts, ts_recv, seq)
+                _pack_keeping_strings(out, asks, apx, apc, inst, ASK, flags, ts, ts_recv, seq)
             else:
                 start = pack_book(out, bids, asks, inst, ts, ts_recv, flags, seq)
             cs = d.get("checksum")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import heapq
 import struct
 import time
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Callable
 
@@ -475,7 +475,6 @@ class BookKeeper:
         """
         drops = None
         books = self.books
-        verdict_of = self._verdict
         kind = self._fast
         reset_on_one = self.rule.reset_on_one
         plain = self._plain
@@ -515,30 +514,37 @@ class BookKeeper:
                     elif self.table is not None:
                         self.dirty.add(inst)
                     continue
-            resync = snapshot and b.after_gap and b.state == WAITING
-            verdict = verdict_of(b, ev)
-            if verdict == APPLY:
-                if ev.snapshot:
-                    b.clear()
-                    if resync:
-                        _or_flags(buf, ev.start, ev.end, Flag.RESYNCED)
-                b.apply_records(buf, ev.start, ev.end)
-                self._after_apply(b, ev, buf)
-            elif verdict == RESET:          # Bybit u == 1: consumers must treat it as a snapshot
-                b.clear()
-                b.apply_records(buf, ev.start, ev.end)
-                _or_flags(buf, ev.start, ev.end, Flag.SNAPSHOT)
-                self._after_apply(b, ev, buf)
-            else:
-                if verdict == GAP:
-                    self._gap(b, ev, buf)
-                elif b.state == WAITING and self.rule.seed == "rest" and not ev.snapshot:
-                    self._hold(b, ev, buf)
-                if ev.end > ev.start:
-                    if drops is None:
-                        drops = []
-                    drops.append((ev.start, ev.end))
+            if self.apply_event(b, ev, buf):
+                if drops is None:
+                    drops = []
+                drops.append((start, end))
         return drops
+
+    def apply_event(self, b: Book, ev, buf) -> bool:
+        """The general path for one event (check() takes it for everything but an in-sequence
+        delta on a synced book): the venue rule's verdict, then apply, reset, resync or hold.
+        True when the event's records must be held back."""
+        resync = ev.snapshot and b.after_gap and b.state == WAITING
+        verdict = self._verdict(b, ev)
+        if verdict == APPLY:
+            if ev.snapshot:
+                b.clear()
+                if resync:
+                    _or_flags(buf, ev.start, ev.end, Flag.RESYNCED)
+            b.apply_records(buf, ev.start, ev.end)
+            self._after_apply(b, ev, buf)
+        elif verdict == RESET:              # Bybit u == 1: consumers must treat it as a snapshot
+            b.clear()
+            b.apply_records(buf, ev.start, ev.end)
+            _or_flags(buf, ev.start, ev.end, Flag.SNAPSHOT)
+            self._after_apply(b, ev, buf)
+        else:
+            if verdict == GAP:
+                self._gap(b, ev, buf)
+            elif b.state == WAITING and self.rule.seed == "rest" and not ev.snapshot:
+                self._hold(b, ev, buf)
+            return ev.end > ev.start
+        return False
 
     def _verdict(self, b: Book, ev) -> int:
         r = self.rule

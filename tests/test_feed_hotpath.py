@@ -92,30 +92,9 @@ def test_bitget_level_strings_are_the_venue_text():
 
 
 def _general(keeper, ev, buf):
-    """BookKeeper.check's general branch for one event (a copy of its semantics via _verdict)."""
-    from feeds.book import APPLY, GAP, RESET, WAITING, _or_flags
-    b = keeper.book(ev.instrument)
-    resync = ev.snapshot and b.after_gap and b.state == WAITING
-    verdict = keeper._verdict(b, ev)
-    if verdict == APPLY:
-        if ev.snapshot:
-            b.clear()
-            if resync:
-                _or_flags(buf, ev.start, ev.end, Flag.RESYNCED)
-        b.apply_records(buf, ev.start, ev.end)
-        keeper._after_apply(b, ev, buf)
-    elif verdict == RESET:
-        b.clear()
-        b.apply_records(buf, ev.start, ev.end)
-        _or_flags(buf, ev.start, ev.end, Flag.SNAPSHOT)
-        keeper._after_apply(b, ev, buf)
-    else:
-        if verdict == GAP:
-            keeper._gap(b, ev, buf)
-        elif b.state == WAITING and keeper.rule.seed == "rest" and not ev.snapshot:
-            keeper._hold(b, ev, buf)
-        if ev.end > ev.start:
-            return [(ev.start, ev.end)]
+    """BookKeeper.check without its fast path: the general path for one event."""
+    if keeper.apply_event(keeper.book(ev.instrument), ev, buf):
+        return [(ev.start, ev.end)]
     return None
 
 

@@ -29,7 +29,7 @@ from appliance import malloctune
 from shm.record import RECORD, Flag, Kind, Status, concat
 from shm.ring import Ring
 
-from .backfill import Backfiller, TradeIds, gap_status
+from .backfill import Backfiller, TradeIds
 from .checkpoint import Checkpoints, recover
 from .forge import Forge
 from .parquet_sink import ParquetSink, StagedFile, by_date, candles_table, quality_table, records_table

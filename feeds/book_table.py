@@ -18,7 +18,6 @@ import struct
 
 import numpy as np
 
-from shm import layout as L
 from shm.table import Table
 
 DEFAULT_DEPTH = 20
@@ -27,21 +26,18 @@ SYNCED = 1          # `state` bits
 CROSSED = 2
 
 log = logging.getLogger("tickring.book_table")
-_TABLE_UPDATES = L.TABLE["updates"].index
 
 
 class _Slot:
-    """update()'s staging image of one instrument's slot, for `n` levels per side; k: the
-    slot's sequence word (a u64 index), start/end: its payload's bytes in the segment."""
+    """update()'s staging image of one instrument's slot, for `n` levels per side, and where
+    the slot lives (Table.span)."""
 
-    __slots__ = ("img", "n", "k", "start", "end")
+    __slots__ = ("img", "n", "span")
 
-    def __init__(self, size: int, n: int, k: int):
+    def __init__(self, size: int, n: int, span: tuple[int, int, int]):
         self.img = bytearray(size)
         self.n = n
-        self.k = k
-        self.start = (k + 1) << 3
-        self.end = self.start + size
+        self.span = span
 
 
 def book_dtype(depth: int = DEFAULT_DEPTH) -> np.dtype:
@@ -79,12 +75,7 @@ class BookTable:
             self._zero_bytes = bytes(16 * d)
             self._size = table.dtype.itemsize
             self._asks_at = 64 + 16 * d        # byte offsets: header, bids, asks
-            # the seqlock, as Table.write does it: sequence word, payload, sequence word
-            self._u64 = table._u64
-            self._seq0 = table._seq_index0
-            self._stride_words = table._stride_words
-            self._updates = _TABLE_UPDATES
-            self._mem = memoryview(table.seg.mm)
+            self._store = table.store           # the image into the slot, in the seqlock
 
     @classmethod
     def create(cls, name: str, depth: int = DEFAULT_DEPTH, slots: int = DEFAULT_SLOTS,
@@ -115,13 +106,7 @@ class BookTable:
                        (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0), 0,
                        ts_recv, book.last_id, bpx[-1] if nb else 0.0, book.bsz[-1] if nb else 0.0,
                        apx[0] if na else 0.0, book.asz[0] if na else 0.0)
-            u = self._u64
-            k = st.k
-            seq = u[k]
-            u[k] = seq + 1            # odd: being written
-            self._mem[st.start:st.end] = img
-            u[k] = seq + 2            # even: consistent
-            u[self._updates] += 1
+            self._store(st.span, img)
             return
         if i >= self.table.slots:
             if not self._warned:
@@ -159,8 +144,7 @@ class BookTable:
         current itself, level by level); then the header, and one store into the slot."""
         st = self._slots_state.get(i)
         if st is None or st.n != n:
-            k = self._seq0 + i * self._stride_words
-            st = self._slots_state[i] = _Slot(self._size, n, k)
+            st = self._slots_state[i] = _Slot(self._size, n, self.table.span(i))
         img = st.img
         bpx = book.bpx
         if bpx is None:                       # plain dict book: no mirror
@@ -191,13 +175,7 @@ class BookTable:
         self._head(img, 0, i, nb, na,
                    (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0), 0,
                    ts_recv, book.last_id, bid[0], bid[1], ask[0], ask[1])
-        u = self._u64
-        k = st.k
-        seq = u[k]
-        u[k] = seq + 1            # odd: being written
-        self._mem[st.start:st.end] = img
-        u[k] = seq + 2            # even: consistent
-        u[self._updates] += 1
+        self._store(st.span, img)
 
     def _side(self, img, at: int, px: list, sz: list, count: int, n: int) -> None:
         """Pack one side's top `count` levels (price, size interleaved) at byte `at` of the

@@ -41,6 +41,7 @@ class Table:
         self.seqs = self._slots["seq"]
         self.rows = self._slots["row"]
         self._u64 = memoryview(seg.mm).cast("B").cast("Q")
+        self._mem = memoryview(seg.mm)
         self._seq_index0 = off // 8
         self._stride_words = self.stride // 8
 
@@ -70,6 +71,7 @@ class Table:
     def close(self) -> None:
         self._slots = self.seqs = self.rows = None
         self._u64.release()
+        self._mem.release()
         self.seg.close()
 
     def __enter__(self):
@@ -86,6 +88,24 @@ class Table:
         s = u[k]
         u[k] = s + 1            # odd: being written
         self.rows[i] = row
+        u[k] = s + 2            # even: consistent
+        u[_T["updates"]] += 1
+
+    def span(self, i: int) -> tuple[int, int, int]:
+        """Where slot i lives (its sequence word, its row's bytes), for store(). A writer that
+        keeps its own packed image of a slot looks this up once."""
+        k = self._seq_index0 + i * self._stride_words
+        start = k * 8 + L.SLOT_SEQ_SIZE
+        return k, start, start + self.dtype.itemsize
+
+    def store(self, span: tuple[int, int, int], row_bytes) -> None:
+        """Replace a slot with its row already packed in the dtype's layout (single writer):
+        the cheapest write, one memoryview store inside the seqlock."""
+        k, start, end = span
+        u = self._u64
+        s = u[k]
+        u[k] = s + 1            # odd: being written
+        self._mem[start:end] = row_bytes
         u[k] = s + 2            # even: consistent
         u[_T["updates"]] += 1
 

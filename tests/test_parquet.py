@@ -143,30 +143,35 @@ def test_crash_leftovers_are_recovered(tmp_path):
 
 
 def test_row_groups_appended_in_order_and_a_clock_step_starts_a_new_file(tmp_path):
-    """The compactor appends row groups to staged files (its memory holds one row group); a part
-    that goes back in ts_recv (a wall-clock step) closes the file and opens another, so every
-    file stays sorted and its name still says its range."""
+    """The compactor appends row groups to spool files (its memory holds one row group, and it
+    never loads pyarrow); a part that goes back in ts_recv (a wall-clock step) closes the file and
+    opens another, so every file stays sorted and its name still says its range. The writer job
+    makes one Parquet row group per spooled row group and removes the spools."""
     from types import SimpleNamespace
 
+    from appliance.compactor.parquet_job import write as write_job
     from appliance.compactor.process import VenueStream
     root = str(tmp_path)
     sink = ParquetSink(root)
-    stream = SimpleNamespace(files={}, finished=[], venue="binance", c=SimpleNamespace(sink=sink))
+    stream = SimpleNamespace(files={}, finished=[], venue="binance", c=SimpleNamespace(staging=sink))
     rec = sample(3000, start=MIDNIGHT + 10 * S)
-    cols = {n: rec[n] for n in RECORD_COLUMNS["trades"]}
-
-    def part(lo, hi):
-        return records_table("trades", {n: c[lo:hi] for n, c in cols.items()}, symbol_of)
     for lo in range(0, 2000, 500):                 # four row groups, in order
-        VenueStream._append(stream, "trades", part(lo, lo + 500))
-    VenueStream._append(stream, "trades", part(1000, 1500))     # ts_recv goes back
+        VenueStream._append(stream, "trades", rec[lo:lo + 500], "record")
+    VenueStream._append(stream, "trades", rec[1000:1500], "record")     # ts_recv goes back
     assert len(stream.finished) == 1 and len(stream.files) == 1
-    pairs = stream.finished + [f.finish() for f in stream.files.values()]
+    entries = stream.finished + [f.finish(sink) for f in stream.files.values()]
+    assert [e["groups"] for e in entries] == [[500] * 4, [500]]
+    done = write_job({"root": root, "files": entries, "labels": {},
+                      "symbols": {str(i): symbol_of(i) for i in (1, 2, 3)}})
+    assert done == {"files": 2, "rows": 2500, "bytes": done["bytes"]} and done["bytes"] > 0
+    pairs = [(e["staged"], e["final"]) for e in entries]
     sink.commit(pairs)
     first, second = (os.path.join(root, p[1]) for p in pairs)
     assert pq.read_metadata(first).num_row_groups == 4
     t = pq.read_table(first)
     assert t.column("seq").to_pylist() == list(range(2000))
+    assert t.column("price").to_pylist() == rec["price"][:2000].tolist()
+    assert t.column("symbol").to_pylist() == [symbol_of(i) for i in rec["instrument"][:2000]]
     start, end = os.path.basename(first)[:-len(".parquet")].split("_")
     assert int(start) == rec["ts_recv"][0] and int(end) == rec["ts_recv"][1999] + 1
     assert pq.read_table(second).column("seq").to_pylist() == list(range(1000, 1500))

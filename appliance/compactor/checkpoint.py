@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 
-from .parquet_sink import ParquetSink, fsync_dir
+from .staging import Staging, fsync_dir
 
 DIR = ".checkpoints"
 
@@ -64,7 +64,7 @@ class Checkpoints:
 def recover(root: str) -> tuple[int, int]:
     """At start: finish the renames every checkpoint promised, delete every other staged file.
     Returns (files moved into place, orphans removed)."""
-    sink = ParquetSink(root)
+    sink = Staging(root)
     before = sink.files_written
     for ck in Checkpoints(root).all().values():
         sink.commit([tuple(p) for p in ck.get("pending", [])])

@@ -23,21 +23,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .schema import (CANDLE_COLUMNS, QUALITY_COLUMNS, RECORD_COLUMNS, arrow_type, file_metadata)
+from .schema import CANDLE_COLUMNS, QUALITY_COLUMNS, RECORD_COLUMNS, file_metadata
+from .staging import STAGING, Staging, fsync_dir  # noqa: F401  (fsync_dir: re-exported)
 
-STAGING = ".staging"
 DAY_NS = 86_400_000_000_000
 _DELTA = ("seq", "ts_recv", "id", "ts", "first_id", "last_id")
 _DICT = ("symbol", "instrument", "side", "flags", "ts_event", "price", "size", "bid_price",
          "bid_size", "ask_price", "ask_size", "timeframe", "clean", "grade", "reasons")
 
 
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+_ARROW = {"u8": pa.uint64(), "i8": pa.int64(), "u4": pa.uint32(), "u2": pa.uint16(),
+          "u1": pa.uint8(), "f8": pa.float64()}
+
+
+def arrow_type(np_dtype: np.dtype) -> pa.DataType:
+    return _ARROW[np_dtype.str[1:]]
 
 
 def _symbols(instrument: np.ndarray, symbol_of) -> pa.DictionaryArray:
@@ -120,10 +120,11 @@ class StagedFile:
     in ts_recv order (`accepts` says whether a part may follow); `finish()` closes and fsyncs
     it and names its final place; `abort()` drops it."""
 
-    def __init__(self, sink: "ParquetSink", dataset: str, venue: str, date: str, schema: pa.Schema):
+    def __init__(self, sink: "ParquetSink", dataset: str, venue: str, date: str, schema: pa.Schema,
+                 staged: str | None = None):
         self.sink = sink
         self.rel_dir = os.path.join(dataset, f"venue={venue}", f"date={date}")
-        self.staged = os.path.join(STAGING, f"{dataset}.{venue}.{uuid.uuid4().hex}.parquet")
+        self.staged = staged or os.path.join(STAGING, f"{dataset}.{venue}.{uuid.uuid4().hex}.parquet")
         self.path = os.path.join(sink.root, self.staged)
         self.schema = schema
         self._file = open(self.path, "wb")
@@ -143,15 +144,21 @@ class StagedFile:
         self.last_ts = last_ts
         self.rows += part.num_rows
 
-    def finish(self) -> tuple[str, str]:
-        """Close and fsync; (staged, final) paths relative to the root, nothing visible yet."""
+    def close(self) -> int:
+        """Close and fsync it in .staging; its size in bytes."""
         self._writer.close()
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        self.sink.bytes_written += os.path.getsize(self.path)
+        size = os.path.getsize(self.path)
+        self.sink.bytes_written += size
         self.sink.rows_written += self.rows
-        return self.staged, self.sink._final_name(self.rel_dir, self.first_ts, self.last_ts + 1)
+        return size
+
+    def finish(self) -> tuple[str, str]:
+        """Close and fsync; (staged, final) paths relative to the root, nothing visible yet."""
+        self.close()
+        return self.staged, self.sink.final_name(self.rel_dir, self.first_ts, self.last_ts + 1)
 
     def abort(self) -> None:
         """Close without publishing (the next start removes any staged file no checkpoint names)."""
@@ -163,21 +170,14 @@ class StagedFile:
                 os.unlink(self.path)
 
 
-class ParquetSink:
-    """Stages finished files and moves them into the dataset root."""
+class ParquetSink(Staging):
+    """Stages Parquet files (Arrow tables in this process) and moves them into the dataset root.
+    The compactor itself spools row groups instead (spool.py) and leaves Arrow to a short-lived
+    writer process (parquet_job.py); tools and tests write tables directly with this."""
 
-    def __init__(self, root: str):
-        self.root = os.path.abspath(root)
-        self.staging = os.path.join(self.root, STAGING)
-        os.makedirs(self.staging, exist_ok=True)
-        self.files_written = 0
-        self.rows_written = 0
-        self.bytes_written = 0
-        self._claimed: set[str] = set()
-
-    def open(self, dataset: str, venue: str, date: str, schema: pa.Schema) -> StagedFile:
+    def open(self, dataset: str, venue: str, date: str, schema: pa.Schema, staged: str | None = None) -> StagedFile:
         """A file to append row groups to (see StagedFile)."""
-        return StagedFile(self, dataset, venue, date, schema)
+        return StagedFile(self, dataset, venue, date, schema, staged)
 
     def stage(self, dataset: str, venue: str, table: pa.Table) -> list[tuple[str, str]]:
         """A whole table at once: sorted by ts_recv, one file per UTC date, each fsynced in
@@ -188,44 +188,3 @@ class ParquetSink:
             f.append(part, first, last)
             out.append(f.finish())
         return out
-
-    def _final_name(self, rel_dir: str, start: int, end: int) -> str:
-        base = os.path.join(rel_dir, f"{start}_{end}")
-        name, k = base + ".parquet", 1
-        while name in self._claimed or os.path.exists(os.path.join(self.root, name)):
-            name, k = f"{base}-{k}.parquet", k + 1
-        self._claimed.add(name)
-        return name
-
-    def commit(self, pairs: list[tuple[str, str]]) -> None:
-        """Rename staged files into place (idempotent: a pair already moved is skipped) and
-        fsync the directories so the renames survive a power cut."""
-        dirs = set()
-        for staged, final in pairs:
-            src = os.path.join(self.root, staged)
-            dst = os.path.join(self.root, final)
-            if not os.path.exists(src):
-                continue                       # moved before a crash
-            d = os.path.dirname(dst)
-            if not os.path.isdir(d):
-                os.makedirs(d, exist_ok=True)
-                # new partition directories: their parents must learn about them too
-                dirs.update({os.path.dirname(d), os.path.dirname(os.path.dirname(d))})
-            os.rename(src, dst)
-            self.files_written += 1
-            dirs.add(d)
-            self._claimed.discard(final)
-        for d in dirs:
-            fsync_dir(d)
-        if pairs:
-            fsync_dir(self.staging)
-
-    def remove_orphans(self, keep: set[str]) -> int:
-        """Delete staged files no checkpoint refers to (a crash before their checkpoint)."""
-        n = 0
-        for entry in os.listdir(self.staging):
-            rel = os.path.join(STAGING, entry)
-            if rel not in keep:
-                os.unlink(os.path.join(self.root, rel))
-                n += 1
-        return n

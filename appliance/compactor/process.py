@@ -6,9 +6,11 @@ Per venue, a batch goes through:
   resolve       -> once every venue's data up to ts_recv + wick window is in (a venue whose
                    reader is caught up counts as "in" up to now): wick flags, raw + clean candle
                    forges, trade-id gaps (-> backfill), into the Parquet buffer
-  row groups    -> every row_group_rows records, appended to this period's files in .staging
+  row groups    -> every row_group_rows records, appended to this period's spool files in
+                   .staging (raw records: this process never loads pyarrow, see spool.py)
   flush         -> on the rotation boundary (ts_recv, default hourly), on max_rows, at SIGTERM:
-                   stage files, checkpoint (ring position after the last saved record + forming
+                   a writer process turns the spools into Parquet files (jobs.py); once they are
+                   written, checkpoint (ring position after the last saved record + forming
                    candles + last trade ids + open backfills), rename files into place
 Records lost to a ring lap become a STATUS LAPPED record (flags DERIVED, price = count,
 size = first lost seq) in the status dataset and count in the quality grade.
@@ -23,7 +25,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import pyarrow as pa
 
 from appliance import malloctune
 from shm.record import RECORD, Flag, Kind, Status, concat
@@ -32,10 +33,11 @@ from shm.ring import Ring
 from .backfill import Backfiller, TradeIds
 from .checkpoint import Checkpoints, recover
 from .forge import Forge
-from .parquet_sink import ParquetSink, StagedFile, by_date, candles_table, quality_table, records_table
+from .jobs import WriterJobs
 from .quality import VenueQuality
-from .schema import (CANDLE, CANDLE_SLOT, DEFAULT_TIMEFRAMES, QUALITY_SLOT, RECORD_COLUMNS,
-                     RECORD_DATASETS, timeframe_ns)
+from .schema import CANDLE, CANDLE_SLOT, DEFAULT_TIMEFRAMES, QUALITY_SLOT, RECORD_DATASETS, timeframe_ns
+from .spool import SpoolFile, by_date, quality_entries
+from .staging import Staging
 from .wick import WickDetector
 
 MS = 1_000_000
@@ -131,8 +133,8 @@ class VenueStream:
         self.chunk: list[np.ndarray] = []          # resolved records not yet in a row group
         self.candles: list[np.ndarray] = []        # closed candles not yet in a row group
         self.chunk_rows = 0
-        self.files: dict[tuple[str, str], StagedFile] = {}   # (dataset, date) -> open file
-        self.finished: list[tuple[str, str]] = []  # files closed early, published at the flush
+        self.files: dict[tuple[str, str], SpoolFile] = {}    # (dataset, date) -> open spool
+        self.finished: list[dict] = []             # spools closed early, written at the flush
         self.quality_rows: list[dict] = []
         self.rows = 0
         self.period = None                         # rotation period of the buffered rows
@@ -270,67 +272,53 @@ class VenueStream:
 
     # -- saving ----------------------------------------------------------------------------------
     def write_row_groups(self) -> None:
-        """Append what is resolved to this period's staged files, one row group per dataset.
-        Memory holds at most row_group_rows records per venue; the files stay in .staging until
-        the flush checkpoints them, so a crash before then re-reads the rows from the ring."""
-        c = self.c
+        """Append what is resolved to this period's spool files, one row group per dataset.
+        Memory holds at most row_group_rows records per venue; nothing is checkpointed before
+        the flush's writer has made Parquet files of them, so a crash re-reads them from the ring."""
         if self.chunk:
-            # column by column straight from the buffered batches (no 64-byte row copies)
-            kinds = np.concatenate([b["kind"] for b in self.chunk])
+            rows = concat(self.chunk)
+            kinds = rows["kind"]
             present = np.flatnonzero(np.bincount(kinds, minlength=8))
-            column = {}
             for kind, dataset in RECORD_DATASETS.items():
-                if int(kind) not in present:
-                    continue
-                idx = None if len(present) == 1 else np.flatnonzero(kinds == int(kind))
-                cols = {}
-                for n in RECORD_COLUMNS[dataset]:
-                    if n not in column:
-                        column[n] = np.concatenate([b[n] for b in self.chunk])
-                    cols[n] = column[n] if idx is None else column[n][idx]
-                self._append(dataset, records_table(dataset, cols, c.symbol_of))
-            del column
+                if int(kind) in present:
+                    self._append(dataset, rows if len(present) == 1 else rows[kinds == int(kind)], "record")
+            del rows, kinds
         if self.candles:
-            cand = np.concatenate(self.candles, dtype=CANDLE)
-            self._append("candles", candles_table(cand, c.symbol_of, c.label_of))
+            self._append("candles", np.concatenate(self.candles, dtype=CANDLE), "candle")
         self.chunk, self.candles = [], []
         self.chunk_rows = 0
-        malloctune.trim()      # the chunk and Arrow's copies of it: back to the OS, not kept
+        malloctune.trim()      # the chunk's pages: back to the OS, not kept
 
-    def _append(self, dataset: str, table) -> None:
-        for date, part, first, last in by_date(table):
+    def _append(self, dataset: str, rows: np.ndarray, layout: str) -> None:
+        for date, part, first, last in by_date(rows):
             f = self.files.get((dataset, date))
-            if f is not None and not f.accepts(part, first):
-                self.finished.append(f.finish())       # ts_recv went back: a new file
+            if f is not None and not f.accepts(first):
+                self.finished.append(f.finish(self.c.staging))     # ts_recv went back: a new file
                 f = None
             if f is None:
-                f = self.files[(dataset, date)] = self.c.sink.open(dataset, self.venue, date, part.schema)
+                f = self.files[(dataset, date)] = SpoolFile(self.c.staging.root, dataset, self.venue, date, layout)
             f.append(part, first, last)
 
     def flush(self) -> None:
-        """Write everything buffered, checkpoint, publish the files."""
+        """Close this period's files and hand them to the writer; the checkpoint (and the
+        files' renames) follow once they are written (jobs.py)."""
         c = self.c
         self.write_row_groups()
-        pairs = self.finished + [f.finish() for f in self.files.values()]
+        files = self.finished + [f.finish(c.staging) for f in self.files.values()]
         self.files, self.finished = {}, []
         if self.quality_rows:
-            pairs += c.sink.stage("quality", self.venue, quality_table(self.quality_rows, c.symbol_of))
+            files += quality_entries(c.staging, self.venue, self.quality_rows)
         ckpt = {
             "venue": self.venue, "ring": self.ring_name, "ring_created_ns": self.created_ns,
             "epoch": self.ring.epoch, "next_seq": self.position, "lost_total": self.lost_total,
             "saved_ns": c.now(), "forge": self.forge.state_dict(), "clean": self.clean.state_dict(),
             "trade_ids": {str(k): v for k, v in self.ids.last.items()},
             "backfill": self.backfill.pending() if self.backfill is not None else [],
-            "pending": pairs,
         }
-        c.checkpoints.save(self.venue, ckpt)
-        c.sink.commit(pairs)
+        c.jobs.submit(self.venue, files, ckpt)
         self.quality_rows = []
         self.rows = 0
         self.period = None
-        # hand the buffers of the files just written back to the OS so USS tracks what is live
-        # (Arrow allocates through glibc malloc in the compactor: see tools/compact.py)
-        pa.default_memory_pool().release_unused()
         malloctune.trim()
 
     def close(self) -> None:
@@ -363,9 +351,11 @@ class Compactor:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ValueError(f"another compactor is writing {cfg.root}; stop it first") from None
-        self.sink = ParquetSink(cfg.root)
+        self.staging = Staging(cfg.root)
         self.checkpoints = Checkpoints(cfg.root)
         self._recover()
+        self.jobs = WriterJobs(self.staging, self.checkpoints, self.symbol_of,
+                               {tf: self.label_of(tf) for tf in self.tf_ns})
         self.registry = None
         if cfg.registry:
             from shm.registry import Registry
@@ -519,6 +509,7 @@ class Compactor:
     def step(self) -> int:
         """Read one batch per ring, resolve what is ready, do the periodic work; records read."""
         n = 0
+        self.jobs.poll()
         for s in self.streams:
             n += s.read()
         now = self.now()
@@ -549,9 +540,11 @@ class Compactor:
             s.quality_rows += [{k: v for k, v in r.items() if k not in ("venue", "grade_code")}
                                for r in s.quality.grades(now)]
             s.flush()
+        self.jobs.drain()
         self._update_tables(self.now())
 
     def close(self) -> None:
+        self.jobs.close()
         for s in self.streams:
             s.close()
         if self.candle_writer is not None:

@@ -14,13 +14,15 @@ replayed into a ring by field name (`tickring replay`). Dataset <- record kinds:
                                vwap trades first_id last_id ts_recv (ts_recv = when it closed)
     quality       graded       ts_recv instrument grade reasons + the measures
 Every dataset also has `symbol` (the venue's native symbol, dictionary encoded).
+
+No pyarrow here: the compactor process imports this module and never loads pyarrow (only its
+short-lived Parquet writer does, see parquet_job.py).
 """
 from __future__ import annotations
 
 import re
 
 import numpy as np
-import pyarrow as pa
 
 from shm.record import Kind
 
@@ -106,13 +108,6 @@ CANDLE_COLUMNS = ("ts", "timeframe", "clean", "instrument", "open", "high", "low
 QUALITY_COLUMNS = ("ts_recv", "instrument", "grade", "reasons", "msg_rate", "staleness_ns",
                    "skew_p50_ns", "skew_p99_ns", "gaps", "resyncs", "reconnects", "out_of_order",
                    "crossed", "wicks", "lost", "late_trades")
-
-_ARROW = {"u8": pa.uint64(), "i8": pa.int64(), "u4": pa.uint32(), "u2": pa.uint16(),
-          "u1": pa.uint8(), "f8": pa.float64()}
-
-
-def arrow_type(np_dtype: np.dtype) -> pa.DataType:
-    return _ARROW[np_dtype.str[1:]]
 
 
 def file_metadata(dataset: str, venue: str) -> dict[bytes, bytes]:

@@ -1,0 +1,73 @@
+"""The compactor's Parquet writer: `python -m appliance.compactor.parquet_job MANIFEST`.
+
+A short-lived process, so that pyarrow's 35-45 MB live only while files are written, never in
+the long-running compactor (see spool.py). The manifest (JSON, written by jobs.py) lists the
+files of one or more flushes: each spool's row groups become the row groups of one Parquet file
+in .staging, fsynced; quality rows come inline. The spools are deleted once their file is
+written. On success it prints one JSON line {files, rows, bytes} and exits 0; on any error it
+exits non-zero with the traceback on stderr, and the compactor, which has not checkpointed
+these rows, stops (its restart reads them again from the ring).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+
+def write(manifest: dict) -> dict:
+    from .parquet_sink import ParquetSink, candles_table, quality_table, records_table
+    from .schema import RECORD_COLUMNS
+    from .spool import LAYOUTS
+
+    sink = ParquetSink(manifest["root"])
+    symbols = {int(k): v for k, v in manifest["symbols"].items()}
+    labels = {int(k): v for k, v in manifest["labels"].items()}
+    symbol_of = lambda i: symbols.get(int(i), "")            # noqa: E731
+    label_of = lambda tf: labels.get(int(tf), str(tf))       # noqa: E731
+    done = {"files": 0, "rows": 0, "bytes": 0}
+    for entry in manifest["files"]:
+        dataset, venue, date = entry["dataset"], entry["venue"], entry["date"]
+        out = None
+        if entry["layout"] == "quality":
+            table = quality_table(entry["quality_rows"], symbol_of)
+            out = sink.open(dataset, venue, date, table.schema, staged=entry["staged"])
+            out.append(table, 0, 0)
+        else:
+            dtype = LAYOUTS[entry["layout"]]
+            spool = os.path.join(sink.root, entry["spool"])
+            with open(spool, "rb") as f:
+                for n in entry["groups"]:
+                    rows = np.fromfile(f, dtype, count=n)
+                    if len(rows) != n:
+                        raise ValueError(f"spool {spool} ends early: {len(rows)} of {n} rows")
+                    if entry["layout"] == "candle":
+                        table = candles_table(rows, symbol_of, label_of)
+                    else:
+                        table = records_table(dataset, {c: rows[c] for c in RECORD_COLUMNS[dataset]}, symbol_of)
+                    if out is None:
+                        out = sink.open(dataset, venue, date, table.schema, staged=entry["staged"])
+                    out.append(table, 0, 0)
+        if out is not None:
+            done["bytes"] += out.close()
+            done["rows"] += out.rows
+            done["files"] += 1
+        if entry.get("spool"):
+            os.unlink(os.path.join(sink.root, entry["spool"]))
+    return done
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m appliance.compactor.parquet_job MANIFEST", file=sys.stderr)
+        return 2
+    with open(argv[0], "rb") as f:
+        manifest = json.loads(f.read())
+    print(json.dumps(write(manifest)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

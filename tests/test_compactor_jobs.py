@@ -1,0 +1,125 @@
+"""The compactor spools row groups and leaves Parquet to a short-lived writer process: the
+compactor itself never loads pyarrow, flushes commit in order, and a failed writer checkpoints
+nothing (the rows are read again from the ring at the next start)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from appliance.compactor.checkpoint import Checkpoints, recover
+from appliance.compactor.jobs import WriterFailed, WriterJobs
+from appliance.compactor.spool import SpoolFile
+from appliance.compactor.staging import Staging
+from shm import Registry, Ring
+from shm.record import RECORD, Kind, Side
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+COMPACT = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from appliance.compactor.process import Compactor
+comp = Compactor({"rings": {"binance": sys.argv[2]}, "root": sys.argv[4], "registry": sys.argv[3],
+                  "row_group_rows": 1000, "batch": 1000, "timeframes": ["1s"], "backfill": False})
+want = int(sys.argv[5])
+deadline = time.monotonic() + 60
+while comp.streams[0].reader.next < want and time.monotonic() < deadline:
+    if comp.step() == 0:
+        comp.wait(0.01)
+comp.flush()
+runs = comp.jobs.runs
+comp.close()
+print(json.dumps({"pyarrow_loaded": any(m.split(".")[0] == "pyarrow" for m in sys.modules), "writer_runs": runs}))
+"""
+
+
+def trades(ids, n, t0):
+    rec = np.zeros(n, RECORD)
+    rec["seq"] = np.arange(n)
+    rec["ts_recv"] = t0 + np.arange(n) * 1000
+    rec["ts_event"] = rec["ts_recv"] - 1_000_000
+    rec["kind"] = Kind.TRADE
+    rec["instrument"] = np.array(ids)[np.arange(n) % len(ids)]
+    rec["side"] = Side.BUY
+    rec["price"] = 100 + np.arange(n) % 7
+    rec["size"] = 1.5
+    rec["id"] = np.arange(n) + 1
+    return rec
+
+
+def test_compactor_never_loads_pyarrow_and_its_writer_makes_the_files(tmp_path, shm_names):
+    ring_name, reg_name = shm_names("ring"), shm_names("reg")
+    reg = Registry.create(reg_name, capacity=64)
+    ids = [reg.add("binance", s, n, "spot") for s, n in (("BTCUSDT", "BTC-USDT"), ("ETHUSDT", "ETH-USDT"))]
+    ring = Ring.create(ring_name, 1 << 14)
+    n = 5000
+    w = ring.writer(announce=False)
+    w.publish(trades(ids, n, time.time_ns() - 10_000_000_000))
+    root = str(tmp_path / "pq")
+    try:
+        out = subprocess.run([sys.executable, "-c", COMPACT, ROOT, ring_name, reg_name, root, str(n)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+        assert report["pyarrow_loaded"] is False
+        assert report["writer_runs"] >= 1
+        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(root, "trades")) for f in fs)
+        t = pq.ParquetFile(files[0])
+        assert len(files) == 1 and t.metadata.num_rows == n
+        assert t.metadata.num_row_groups >= 5                 # 1,000-record row groups, as spooled
+        table = t.read()
+        assert table.column("seq").to_pylist() == list(range(n))
+        assert table.column("symbol").to_pylist()[:2] == ["BTCUSDT", "ETHUSDT"]
+        assert os.listdir(os.path.join(root, ".staging")) == []
+        assert json.load(open(os.path.join(root, ".checkpoints", "binance.json")))["next_seq"] == n
+    finally:
+        w.close()
+        ring.close()
+        reg.close()
+
+
+def _flush(staging, venue, rows):
+    f = SpoolFile(staging.root, "trades", venue, "2026-01-01", "record")
+    f.append(rows, int(rows["ts_recv"][0]), int(rows["ts_recv"][-1]))
+    return f.finish(staging)
+
+
+def test_flushes_commit_in_order_even_one_without_files(tmp_path):
+    staging, ckpts = Staging(str(tmp_path)), Checkpoints(str(tmp_path))
+    saved = []
+    save = ckpts.save
+    ckpts.save = lambda venue, data: (saved.append(venue), save(venue, data))
+    jobs = WriterJobs(staging, ckpts, lambda i: f"S{i}", {})
+    t0 = 1_767_225_600_000_000_000
+    jobs.submit("va", [_flush(staging, "va", trades([1], 300, t0))], {"next_seq": 300})
+    jobs.submit("vb", [], {"next_seq": 0})            # nothing to write, but behind va's files
+    jobs.submit("va", [_flush(staging, "va", trades([1], 200, t0 + 10**9))], {"next_seq": 500})
+    jobs.drain()
+    assert saved == ["va", "vb", "va"]
+    assert ckpts.load("va")["next_seq"] == 500
+    files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(str(tmp_path), "trades")) for f in fs]
+    assert sorted(pq.ParquetFile(f).metadata.num_rows for f in files) == [200, 300]
+    assert jobs.rows_written == 500 and not jobs.busy
+
+
+def test_a_failed_writer_checkpoints_nothing_and_leaves_only_orphans(tmp_path):
+    root = str(tmp_path)
+    staging, ckpts = Staging(root), Checkpoints(root)
+    jobs = WriterJobs(staging, ckpts, lambda i: "", {})
+    entry = _flush(staging, "va", trades([1], 100, 1_767_225_600_000_000_000))
+    entry["groups"] = [150]                            # the spool ends early: the writer fails
+    with pytest.raises(WriterFailed, match="exited with 1 writing va"):
+        jobs.submit("va", [entry], {"next_seq": 100})
+        jobs.drain()
+    assert ckpts.load("va") is None
+    assert not os.path.exists(os.path.join(root, "trades"))
+    moved, orphans = recover(root)                      # the next start cleans .staging
+    assert moved == 0 and orphans >= 2                 # spool + manifest (+ a partial file)
+    assert os.listdir(os.path.join(root, ".staging")) == []

@@ -14,9 +14,18 @@ Per venue, three measurements in one run:
   (the worker used >= 90 % of its core: the figure is the worker's limit), "simulator" (the
   simulator used >= 90 % of its core while the worker waited: sim_bound) or "contention"
   (neither was busy: other processes took the CPUs, rerun on a quieter box).
-- in_process: frames recorded from the simulator, fed to the worker's own `on_frame`
-  (decode + book keeping + publish into a real ring) in a tight loop; plus the baseline of a
-  bare `orjson.loads` of the same frames, so figures read as ratios on a noisy box.
+  Same-run floor (`floor`, feeds/sim/bench.py floor()): the same flood, subscriptions and CPU
+  pin into a client process on the worker's own stack (picows on asyncio) that only counts the
+  data frames (`recv_only`: what receiving costs) or also `orjson.loads` each (`recv_orjson`:
+  the least any Python decoder pays); `cpu_per_frame_vs_floor` = the worker's CPU per frame
+  over each floor's, a ratio that holds on a noisy box where raw figures swing 1.5x.
+- in_process: the flood's own frames, recorded as the worker receives them (subscriptions
+  answered and books synced at WARM_RATE first, then the same flood), fed to the worker's own
+  `on_frame` (decode + book keeping + publish into a real ring) in a tight loop, the warm-up
+  frames first and untimed; plus the baseline of a bare `orjson.loads` of the same frames, so
+  figures read as ratios on a noisy box. (Frames recorded from a flood that starts at the first
+  subscribe are mostly the first channel's: Kraken's were all trades, 4 us/msg against 16-24
+  end to end.)
 - latency: simulator at a fixed moderate rate -> worker process -> a consumer process spinning
   on the ring (spin_us=inf); per exchange message (records flagged LAST):
   consumer's time.time_ns() when it sees the record - ts_recv (frame received). Baseline: the
@@ -144,7 +153,7 @@ def _books_synced(ring, registry: str, venue: str, expect: int, timeout: float) 
 def bench_flood(venue: str, symbols: int, seconds: float, prefix: str, capacity_seconds: float | None = None,
                 flood: str = "replay") -> dict:
     from feeds.sim import start_in_background
-    from feeds.sim.bench import capacity
+    from feeds.sim.bench import FLOOR_WORK, capacity, floor
     ring_name, reg = prefix + "flood", prefix + "reg"
     cpus = sorted(os.sched_getaffinity(0))
     sim_cpu, worker_cpu = (cpus[0], cpus[1]) if len(cpus) > 1 else (None, None)
@@ -156,7 +165,10 @@ def bench_flood(venue: str, symbols: int, seconds: float, prefix: str, capacity_
             os.sched_setaffinity(sim.pid, {sim_cpu})
         syms = sim.symbols(venue)
         # the simulator's own capacity, same run, same subscriptions, sink on the worker's CPU
-        cap = capacity(sim, venue, syms, capacity_seconds or min(2.0, seconds), cpu=worker_cpu)
+        cap_s = capacity_seconds or min(2.0, seconds)
+        cap = capacity(sim, venue, syms, cap_s, cpu=worker_cpu)
+        # the worker's floor in this flood: its socket stack alone, then + orjson.loads per frame
+        floors = {w: floor(sim, venue, syms, cap_s, cpu=worker_cpu, work=w) for w in FLOOR_WORK}
         sim.set_rate(venue, WARM_RATE)
         proc = _start_worker(venue, syms, sim, ring_name, reg, cpu=worker_cpu)
         ring = _attach(ring_name)
@@ -166,18 +178,25 @@ def bench_flood(venue: str, symbols: int, seconds: float, prefix: str, capacity_
         m = ring.word("messages")
         _wait(lambda: ring.word("messages") > m + 1000, 20, "flood messages")
         time.sleep(0.3)                                   # past the first cycles
-        f0, m0, r0, c0, s0, t0 = (ring.word("frames"), ring.word("messages"), ring.published, _cpu_s(proc.pid),
-                                  _cpu_s(sim.pid), time.perf_counter())
+        f0, m0, r0, b0, c0, s0, t0 = (ring.word("frames"), ring.word("messages"), ring.published,
+                                      ring.word("bytes_in"), _cpu_s(proc.pid), _cpu_s(sim.pid), time.perf_counter())
         time.sleep(seconds)
-        f1, m1, r1, c1, s1, t1 = (ring.word("frames"), ring.word("messages"), ring.published, _cpu_s(proc.pid),
-                                  _cpu_s(sim.pid), time.perf_counter())
+        f1, m1, r1, b1, c1, s1, t1 = (ring.word("frames"), ring.word("messages"), ring.published,
+                                      ring.word("bytes_in"), _cpu_s(proc.pid), _cpu_s(sim.pid), time.perf_counter())
         info = ring.info()["counters"]
         ring.close()
         el = t1 - t0
-        msgs = m1 - m0
+        msgs, frames = m1 - m0, f1 - f0
+        cpu_frame = (c1 - c0) * 1e6 / max(1, frames)
         out = {"msgs_per_s": round(msgs / el), "records_per_s": round((r1 - r0) / el),
-               "frames_per_s": round((f1 - f0) / el),
+               "frames_per_s": round(frames / el),
                "cpu_us_per_msg": round((c1 - c0) * 1e6 / max(1, msgs), 3),
+               "cpu_us_per_frame": round(cpu_frame, 3), "bytes_per_frame": round((b1 - b0) / max(1, frames), 1),
+               "records_per_msg": round((r1 - r0) / max(1, msgs), 2),
+               "floor": floors,
+               # the worker's CPU per frame over its floors' (a message is a data frame with records)
+               "cpu_per_frame_vs_floor": {w: round(cpu_frame / max(f["cpu_us_per_frame"], 1e-3), 2)
+                                          for w, f in floors.items()},
                "worker_cpu_share": round((c1 - c0) / el, 2), "sim_cpu_share": round((s1 - s0) / el, 2),
                "sim_frames_per_s": cap["frames_per_s"], "sim_cpu_us_per_frame": cap["cpu_us_per_frame"],
                # what one whole core of simulator would push (the box may not have given it one)
@@ -206,15 +225,28 @@ def bench_flood(venue: str, symbols: int, seconds: float, prefix: str, capacity_
 # -- in process: recorded frames through on_frame --------------------------------------------------
 
 def record_frames(venue: str, symbols: int, n: int) -> list[bytes]:
-    """n frames of a flooding simulator, as the worker's sockets receive them."""
+    """n frames of a simulator flooding from the first subscribe on, as the worker's sockets
+    receive them (every frame rendered live). Venues that subscribe with several messages get
+    mostly the first channel's frames: `record_flood` records the flood the worker measures."""
+    return _record(venue, symbols, n, "live", warm=False)[1]
+
+
+def record_flood(venue: str, symbols: int, n: int, sim_flood: str = "replay") -> tuple[list[bytes], list[bytes]]:
+    """(warm-up frames, n flood frames) as bench_flood's worker receives them: every
+    subscription sent and answered at WARM_RATE first (snapshots, acks: the books sync), then
+    the flood - the same frame mix as the end-to-end figure, so in-process and flood compare."""
+    return _record(venue, symbols, n, sim_flood, warm=True)
+
+
+def _record(venue: str, symbols: int, n: int, sim_flood: str, warm: bool) -> tuple[list[bytes], list[bytes]]:
     from feeds.connection import Connection
     from feeds.planner import plan
     from feeds.sim import start_in_background
     v = feeds.venue(venue)
-    # every frame rendered by the market model, as before flood replay existed (same frames)
-    sim = start_in_background([venue], symbols=symbols, rate=0, seed=5,
-                              env=dict(os.environ, TICKRING_SIM_FLOOD="live"))
+    sim = start_in_background([venue], symbols=symbols, rate=WARM_RATE if warm else 0, seed=5,
+                              env=dict(os.environ, TICKRING_SIM_FLOOD=sim_flood))
     frames: list[bytes] = []
+    start = [0 if not warm else None]          # index of the first flood frame, once flooding
     try:
         syms = sim.symbols(venue)
 
@@ -227,7 +259,7 @@ def record_frames(venue: str, symbols: int, n: int) -> list[bytes]:
 
             def handler(payload, sock):
                 frames.append(payload)
-                if len(frames) >= n:
+                if start[0] is not None and len(frames) >= start[0] + n:
                     done.set()
             from feeds.rest import RestClient
             from feeds.worker import with_default_path
@@ -250,6 +282,13 @@ def record_frames(venue: str, symbols: int, n: int) -> list[bytes]:
                 c.plan = c.plan.__class__(**{**c.plan.__dict__, "start_delay_s": 0.0})
             tasks = [asyncio.ensure_future(c.run()) for c in conns]
             try:
+                if warm:                       # every subscribe sent (run() sets current after)
+                    end = time.monotonic() + 60
+                    while any(c.current is None for c in conns) and time.monotonic() < end:
+                        await asyncio.sleep(0.02)
+                    await asyncio.sleep(0.5)   # answers, snapshots, a few warm events
+                    start[0] = len(frames)
+                    await asyncio.get_running_loop().run_in_executor(None, sim.set_rate, venue, 0)
                 await asyncio.wait_for(done.wait(), 60)
             finally:
                 for c in conns:
@@ -260,11 +299,12 @@ def record_frames(venue: str, symbols: int, n: int) -> list[bytes]:
         asyncio.run(main())
     finally:
         sim.stop()
-    return frames[:n]
+    return frames[:start[0]], frames[start[0]:start[0] + n]
 
 
-def bench_in_process(venue: str, frames: list[bytes], prefix: str) -> dict:
-    """Decode + books + publish of recorded frames in this process, and an orjson baseline."""
+def bench_in_process(venue: str, frames: list[bytes], prefix: str, warm: list[bytes] = ()) -> dict:
+    """Decode + books + publish of recorded frames in this process, and an orjson baseline.
+    `warm` frames (subscription answers, snapshots) go through on_frame first, untimed."""
     import gc
 
     import orjson
@@ -292,7 +332,7 @@ def bench_in_process(venue: str, frames: list[bytes], prefix: str) -> dict:
         sock.decoder = v.decoder(w.instruments)
         # seed each book at its first message, as a REST snapshot would
         seed = v.decoder(w.instruments)
-        for f in frames:
+        for f in (*warm, *frames):
             try:
                 seed.decode(f)
             except Exception:
@@ -303,6 +343,8 @@ def bench_in_process(venue: str, frames: list[bytes], prefix: str) -> dict:
                     last = ev.first if w.keeper.rule.check == "prev" else ev.first - 1
                     w.keeper.rest_snapshot(ev.instrument, last, [], [])
         on_frame = w.on_frame
+        for f in warm:
+            on_frame(f, sock)
         n = len(frames)
         recs0, m0 = w.ring.published, w.ring.word("messages")
         gc.collect()
@@ -445,8 +487,8 @@ def bench_venue(venue: str, seconds: float, frames_n: int, rate: float, symbols:
         res["msgs_per_s"] = res["flood"]["msgs_per_s"]
         res["cpu_us_per_msg"] = res["flood"]["cpu_us_per_msg"]
         return res
-    frames = record_frames(venue, symbols, frames_n)
-    res["in_process"] = bench_in_process(venue, frames, prefix)
+    warm, frames = record_flood(venue, symbols, frames_n, sim_flood)
+    res["in_process"] = bench_in_process(venue, frames, prefix, warm)
     res["latency"] = bench_latency(venue, symbols, rate, seconds, prefix)
     res["latency"]["bare_ring_baseline_us"] = bench_bare_latency(res["latency"]["msgs_per_s"] or rate,
                                                                  seconds, prefix)
@@ -468,9 +510,14 @@ def bench_venue(venue: str, seconds: float, frames_n: int, rate: float, symbols:
 @click.option("--symbols", default=4, show_default=True, help="Instruments per venue.")
 @click.option("--sim-flood", type=click.Choice(["replay", "live"]), default="replay", show_default=True,
               help="How the simulator floods: replayed cycles (fast) or every frame rendered live.")
-@click.option("--flood-only", is_flag=True, help="Only the end-to-end flood phase (no in-process, no latency).")
+@click.option("--flood-only", is_flag=True, help="Only the end-to-end flood phase (no in-process, no latency); "
+              "it includes the simulator's capacity and the floors (recv_only, recv_orjson) of the same flood.")
 def command(venue, as_json, seconds, frames_n, rate, symbols, sim_flood, flood_only):
-    """Feed worker throughput (flood and in-process), CPU per message, frame->consumer latency."""
+    """Feed worker throughput (flood and in-process), CPU per message, frame->consumer latency.
+
+    The flood also measures its floor in the same run: a picows client on the worker's CPU that
+    only receives the frames (recv_only) or also orjson.loads them (recv_orjson); the worker's
+    CPU per frame is reported as a ratio to each (cpu_per_frame_vs_floor)."""
     from feeds.sim.protocol import PROTOCOLS
     if venue == "all":
         venues = [v for v in feeds.implemented() if v in PROTOCOLS]
@@ -501,6 +548,9 @@ def command(venue, as_json, seconds, frames_n, rate, symbols, sim_flood, flood_o
         click.echo(f"  simulator alone (null sink)    {f['sim_frames_per_s']:>10,} frames/s  "
                    f"{f['sim_cpu_us_per_frame']:.2f} us CPU/frame ({f['sim_flood']}); the worker got "
                    f"{f['frames_per_s']:,} frames/s")
+        for w, fl in f["floor"].items():
+            click.echo(f"  floor {w:<24} {fl['frames_per_s']:>10,} frames/s  {fl['cpu_us_per_frame']:.2f} us CPU/frame"
+                       f"  (worker: {f['cpu_us_per_frame']:.2f} us/frame, {f['cpu_per_frame_vs_floor'][w]}x)")
         if flood_only:
             continue
         ip, lat = r["in_process"], r["latency"]["latency_us"]

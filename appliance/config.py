@@ -153,11 +153,12 @@ SECTIONS: dict[str, list[Key]] = {
         Key("timeframes", list, ["1s", "1m", "5m", "1h", "1d"], "Candle timeframes.", _timeframes),
         Key("cpu", (int, type(None)), None, "CPU to pin the compactor to (unset = spread).", _cpu),
         Key("max_rows", int, 131072, "A venue's Parquet files are published (checkpointed and "
-            "renamed into place) once they hold this many records (or at rotate_s). Until then a "
+            "renamed into place, after a short-lived writer process made them) once they hold this "
+            "many records (or at rotate_s). Until then a "
             "crash re-reads them from the ring, so keep it below the ring capacity. Bigger = "
             "fewer files; memory does not grow with it (see row_group_rows).", _positive),
         Key("row_group_rows", int, 16384, "Records the compactor holds per venue before it "
-            "appends them to the staged files as a Parquet row group: its memory knob, about "
+            "appends them to its spool files as a Parquet row group: its memory knob, about "
             "venues x row_group_rows x 64 B. Bigger = slightly better compression.", _positive),
         Key("rotate_s", (int, float), 3600.0, "Parquet files also close on this ts_recv boundary "
             "(aligned), even when they hold fewer than max_rows.", _positive),

@@ -14,7 +14,8 @@ carry (`Socket.incoming` marks the new one). The old socket is closed once, for 
 instrument the new one delivered trades of, both sockets delivered one same trade: the old one
 has then passed the point where the new subscription started, so nothing is lost between them.
 
-Frames go straight from picows's callback to the worker's handler (`handler(payload, socket)`):
+Frames go straight from picows's callback to the worker's handler (`handler(payload, socket,
+more)`, more: frames of the same socket read follow, so the worker may publish them together):
 no queue, no task, no copy beyond the payload bytes.
 """
 from __future__ import annotations
@@ -115,7 +116,7 @@ class Socket(WSListener):
                 if self.wait_for is not None and self.wait_for in payload:
                     self.wait_for = None
                     self.greeted.set()
-                self.handler(payload, self)
+                self.handler(payload, self, not frame.last_in_buffer)
             else:                                   # fragmented message: rare, assemble it
                 self._partial = bytearray(frame.get_payload_as_bytes())
         elif mt is WSMsgType.CONTINUATION:
@@ -123,7 +124,7 @@ class Socket(WSListener):
                 self._partial += frame.get_payload_as_bytes()
                 if frame.fin:
                     payload, self._partial = bytes(self._partial), None
-                    self.handler(payload, self)
+                    self.handler(payload, self, not frame.last_in_buffer)
         elif mt is WSMsgType.CLOSE:
             self.conn.close_reason = f"server closed: {frame.get_close_code()} {frame.get_close_reason()}"
             transport.send_close(WSCloseCode.OK)
@@ -181,7 +182,7 @@ class Socket(WSListener):
             if self._pong in payload:
                 if not self.retired:
                     fresh = self.last_frame_ns
-                    self.handler(payload, self)
+                    self.handler(payload, self, not frame.last_in_buffer)
                     self.last_frame_ns = fresh     # a pong proves the socket, not the feed
                 return True
         return False

@@ -257,7 +257,7 @@ def _record(venue: str, symbols: int, n: int, sim_flood: str, warm: bool) -> tup
         async def main():
             done = asyncio.Event()
 
-            def handler(payload, sock):
+            def handler(payload, sock, more=False):
                 frames.append(payload)
                 if start[0] is not None and len(frames) >= start[0] + n:
                     done.set()

@@ -227,6 +227,11 @@ class Zygote:
         self.sock, theirs = socket.socketpair()
         sys.stdout.flush()
         sys.stderr.flush()
+        # what both processes hold now leaves the collector's view: a collection in either would
+        # write every object's GC header and so copy every page of them (the zygote's first
+        # collect alone used to); frozen, they stay shared
+        gc.collect()
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             self.sock.close()

@@ -156,10 +156,10 @@ SECTIONS: dict[str, list[Key]] = {
             "renamed into place, after a short-lived writer process made them) once they hold this "
             "many records (or at rotate_s). Until then a "
             "crash re-reads them from the ring, so keep it below the ring capacity. Bigger = "
-            "fewer files; memory does not grow with it (see row_group_rows).", _positive),
-        Key("row_group_rows", int, 16384, "Records the compactor holds per venue before it "
-            "appends them to its spool files as a Parquet row group: its memory knob, about "
-            "venues x row_group_rows x 64 B. Bigger = slightly better compression.", _positive),
+            "fewer files; memory does not grow with it.", _positive),
+        Key("row_group_rows", int, 16384, "Records per Parquet row group (made by the writer "
+            "process from the compactor's spools; the compactor's memory does not depend on it). "
+            "Bigger = slightly better compression, coarser row-group statistics.", _positive),
         Key("rotate_s", (int, float), 3600.0, "Parquet files also close on this ts_recv boundary "
             "(aligned), even when they hold fewer than max_rows.", _positive),
     ],

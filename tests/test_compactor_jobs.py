@@ -27,7 +27,7 @@ import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from appliance.compactor.process import Compactor
 comp = Compactor({"rings": {"binance": sys.argv[2]}, "root": sys.argv[4], "registry": sys.argv[3],
-                  "row_group_rows": 1000, "batch": 1000, "timeframes": ["1s"], "backfill": False})
+                  "row_group_rows": 1000, "timeframes": ["1s"], "backfill": False})
 want = int(sys.argv[5])
 deadline = time.monotonic() + 60
 while comp.streams[0].reader.next < want and time.monotonic() < deadline:
@@ -73,7 +73,7 @@ def test_compactor_never_loads_pyarrow_and_its_writer_makes_the_files(tmp_path, 
         files = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(root, "trades")) for f in fs)
         t = pq.ParquetFile(files[0])
         assert len(files) == 1 and t.metadata.num_rows == n
-        assert t.metadata.num_row_groups >= 5                 # 1,000-record row groups, as spooled
+        assert t.metadata.num_row_groups == 5                 # row groups of row_group_rows
         table = t.read()
         assert table.column("seq").to_pylist() == list(range(n))
         assert table.column("symbol").to_pylist()[:2] == ["BTCUSDT", "ETHUSDT"]
@@ -86,7 +86,7 @@ def test_compactor_never_loads_pyarrow_and_its_writer_makes_the_files(tmp_path, 
 
 
 def _flush(staging, venue, rows):
-    f = SpoolFile(staging.root, "trades", venue, "2026-01-01", "record")
+    f = SpoolFile(staging.root, "trades", venue, "2026-01-01", "record", 16384)
     f.append(rows, int(rows["ts_recv"][0]), int(rows["ts_recv"][-1]))
     return f.finish(staging)
 
@@ -114,7 +114,7 @@ def test_a_failed_writer_checkpoints_nothing_and_leaves_only_orphans(tmp_path):
     staging, ckpts = Staging(root), Checkpoints(root)
     jobs = WriterJobs(staging, ckpts, lambda i: "", {})
     entry = _flush(staging, "va", trades([1], 100, 1_767_225_600_000_000_000))
-    entry["groups"] = [150]                            # the spool ends early: the writer fails
+    entry["rows"] = 150                                # the spool ends early: the writer fails
     with pytest.raises(WriterFailed, match="exited with 1 writing va"):
         jobs.submit("va", [entry], {"next_seq": 100})
         jobs.drain()

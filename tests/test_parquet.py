@@ -143,31 +143,33 @@ def test_crash_leftovers_are_recovered(tmp_path):
 
 
 def test_row_groups_appended_in_order_and_a_clock_step_starts_a_new_file(tmp_path):
-    """The compactor appends row groups to spool files (its memory holds one row group, and it
-    never loads pyarrow); a part that goes back in ts_recv (a wall-clock step) closes the file and
-    opens another, so every file stays sorted and its name still says its range. The writer job
-    makes one Parquet row group per spooled row group and removes the spools."""
+    """The compactor appends rows to spool files piece by piece (its memory holds one piece, and
+    it never loads pyarrow); a part that goes back in ts_recv (a wall-clock step) closes the file
+    and opens another, so every file stays sorted and its name still says its range. The writer
+    job regroups each spool into row groups of row_group_rows and removes the spools."""
     from types import SimpleNamespace
 
     from appliance.compactor.parquet_job import write as write_job
     from appliance.compactor.process import VenueStream
     root = str(tmp_path)
     sink = ParquetSink(root)
-    stream = SimpleNamespace(files={}, finished=[], venue="binance", c=SimpleNamespace(staging=sink))
+    stream = SimpleNamespace(files={}, finished=[], venue="binance",
+                             c=SimpleNamespace(staging=sink, cfg=SimpleNamespace(row_group_rows=800)))
     rec = sample(3000, start=MIDNIGHT + 10 * S)
-    for lo in range(0, 2000, 500):                 # four row groups, in order
+    for lo in range(0, 2000, 500):                 # four pieces, in order
         VenueStream._append(stream, "trades", rec[lo:lo + 500], "record")
     VenueStream._append(stream, "trades", rec[1000:1500], "record")     # ts_recv goes back
     assert len(stream.finished) == 1 and len(stream.files) == 1
     entries = stream.finished + [f.finish(sink) for f in stream.files.values()]
-    assert [e["groups"] for e in entries] == [[500] * 4, [500]]
+    assert [e["rows"] for e in entries] == [2000, 500]
     done = write_job({"root": root, "files": entries, "labels": {},
                       "symbols": {str(i): symbol_of(i) for i in (1, 2, 3)}})
     assert done == {"files": 2, "rows": 2500, "bytes": done["bytes"]} and done["bytes"] > 0
     pairs = [(e["staged"], e["final"]) for e in entries]
     sink.commit(pairs)
     first, second = (os.path.join(root, p[1]) for p in pairs)
-    assert pq.read_metadata(first).num_row_groups == 4
+    meta = pq.read_metadata(first)
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [800, 800, 400]
     t = pq.read_table(first)
     assert t.column("seq").to_pylist() == list(range(2000))
     assert t.column("price").to_pylist() == rec["price"][:2000].tolist()

@@ -25,7 +25,7 @@ from tools.errors import friendly
 @click.option("--rotate-s", type=float, help="Parquet rotation period (ts_recv, aligned)")
 @click.option("--max-rows", type=int, help="publish a venue's files after this many rows")
 @click.option("--row-group-rows", type=int,
-              help="records held per venue before they are appended as a Parquet row group")
+              help="records per Parquet row group (the compactor's memory does not depend on it)")
 @click.option("--candle-ring", help="publish closed candles to this ring")
 @click.option("--candle-table", help="forming/last candles in this shm table")
 @click.option("--quality-table", help="quality grades in this shm table")

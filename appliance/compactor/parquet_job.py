@@ -2,8 +2,8 @@
 
 A short-lived process, so that pyarrow's 35-45 MB live only while files are written, never in
 the long-running compactor (see spool.py). The manifest (JSON, written by jobs.py) lists the
-files of one or more flushes: each spool's row groups become the row groups of one Parquet file
-in .staging, fsynced; quality rows come inline. The spools are deleted once their file is
+files of one or more flushes: each spool becomes one Parquet file in .staging with row groups of
+its row_group_rows, fsynced; quality rows come inline. The spools are deleted once their file is
 written. On success it prints one JSON line {files, rows, bytes} and exits 0; on any error it
 exits non-zero with the traceback on stderr, and the compactor, which has not checkpointed
 these rows, stops (its restart reads them again from the ring).
@@ -38,11 +38,15 @@ def write(manifest: dict) -> dict:
         else:
             dtype = LAYOUTS[entry["layout"]]
             spool = os.path.join(sink.root, entry["spool"])
+            left, step = entry["rows"], max(1, int(entry["row_group_rows"]))
             with open(spool, "rb") as f:
-                for n in entry["groups"]:
+                while left:
+                    n = min(step, left)
                     rows = np.fromfile(f, dtype, count=n)
                     if len(rows) != n:
-                        raise ValueError(f"spool {spool} ends early: {len(rows)} of {n} rows")
+                        raise ValueError(f"spool {spool} ends early: {entry['rows'] - left + len(rows)} "
+                                         f"of {entry['rows']} rows")
+                    left -= n
                     if entry["layout"] == "candle":
                         table = candles_table(rows, symbol_of, label_of)
                     else:

@@ -6,10 +6,11 @@ Per venue, a batch goes through:
   resolve       -> once every venue's data up to ts_recv + wick window is in (a venue whose
                    reader is caught up counts as "in" up to now): wick flags, raw + clean candle
                    forges, trade-id gaps (-> backfill), into the Parquet buffer
-  row groups    -> every row_group_rows records, appended to this period's spool files in
-                   .staging (raw records: this process never loads pyarrow, see spool.py)
+  spool         -> every SPOOL_ROWS records, appended to this period's spool files in .staging
+                   (raw records: this process never loads pyarrow, see spool.py)
   flush         -> on the rotation boundary (ts_recv, default hourly), on max_rows, at SIGTERM:
-                   a writer process turns the spools into Parquet files (jobs.py); once they are
+                   a writer process turns the spools into Parquet files with row groups of
+                   row_group_rows (jobs.py, parquet_job.py); once they are
                    written, checkpoint (ring position after the last saved record + forming
                    candles + last trade ids + open backfills), rename files into place
 Records lost to a ring lap become a STATUS LAPPED record (flags DERIVED, price = count,
@@ -43,6 +44,10 @@ from .wick import WickDetector
 MS = 1_000_000
 S = 1_000_000_000
 _PUBLISH_SLACK_NS = 50 * MS      # a caught-up ring publishes nothing older than now - this
+# records a venue holds before they go to its spool: the compactor's memory (9 venues x 2,048 x
+# 64 B); the Parquet row groups are row_group_rows, regrouped by the writer. Measured in the
+# demo: 16,384 here cost the compactor ~7 MB more.
+SPOOL_ROWS = 2048
 
 
 @dataclass
@@ -246,8 +251,8 @@ class VenueStream:
         self.position = end
         if self.rows >= c.cfg.max_rows:
             self.flush()
-        elif self.chunk_rows >= c.cfg.row_group_rows:
-            self.write_row_groups()
+        elif self.chunk_rows >= min(SPOOL_ROWS, c.cfg.row_group_rows):
+            self.spool()
 
     def idle(self, upto: int, now: int) -> None:
         """Work that does not wait for records: backfill results; with nothing pending, candles
@@ -271,10 +276,10 @@ class VenueStream:
             self.flush()
 
     # -- saving ----------------------------------------------------------------------------------
-    def write_row_groups(self) -> None:
-        """Append what is resolved to this period's spool files, one row group per dataset.
-        Memory holds at most row_group_rows records per venue; nothing is checkpointed before
-        the flush's writer has made Parquet files of them, so a crash re-reads them from the ring."""
+    def spool(self) -> None:
+        """Append what is resolved to this period's spool files (one per dataset and date).
+        Memory holds about SPOOL_ROWS records per venue; nothing is checkpointed before the
+        flush's writer has made Parquet files of them, so a crash re-reads them from the ring."""
         if self.chunk:
             rows = concat(self.chunk)
             kinds = rows["kind"]
@@ -296,14 +301,15 @@ class VenueStream:
                 self.finished.append(f.finish(self.c.staging))     # ts_recv went back: a new file
                 f = None
             if f is None:
-                f = self.files[(dataset, date)] = SpoolFile(self.c.staging.root, dataset, self.venue, date, layout)
+                f = self.files[(dataset, date)] = SpoolFile(self.c.staging.root, dataset, self.venue, date, layout,
+                                                            self.c.cfg.row_group_rows)
             f.append(part, first, last)
 
     def flush(self) -> None:
         """Close this period's files and hand them to the writer; the checkpoint (and the
         files' renames) follow once they are written (jobs.py)."""
         c = self.c
-        self.write_row_groups()
+        self.spool()
         files = self.finished + [f.finish(c.staging) for f in self.files.values()]
         self.files, self.finished = {}, []
         if self.quality_rows:

@@ -3,8 +3,9 @@
 Why: pyarrow costs a long-lived process 35-45 MB (library pages, module objects, allocator
 arenas) that it never gives back, and the compactor runs for months. So the compactor does not
 load it: each row group's rows (RECORD or CANDLE records, byte for byte as in the ring) are
-appended to a spool file per (dataset, venue, date), and at a flush a short-lived writer process
-(parquet_job.py) turns every spool into a Parquet file with the same row groups. Quality rows
+appended to a spool file per (dataset, venue, date) in small pieces, and at a flush a
+short-lived writer process (parquet_job.py) turns every spool into a Parquet file with row groups
+of row_group_rows. Quality rows
 are few and travel in the writer's manifest. Nothing is visible before the checkpoint, as before:
 a crash leaves spools and staged files that the next start removes, and the rows are read
 again from the ring.
@@ -51,17 +52,17 @@ def _names(dataset: str, venue: str) -> tuple[str, str, str]:
 
 
 class SpoolFile:
-    """The rows of one future Parquet file of (dataset, venue, date), row group by row group.
+    """The rows of one future Parquet file of (dataset, venue, date), appended piece by piece.
     Appends come in ts_recv order (`accepts` says whether a part may follow); `finish()` names
     the file's final place and returns its entry for the writer's manifest."""
 
-    def __init__(self, root: str, dataset: str, venue: str, date: str, layout: str):
+    def __init__(self, root: str, dataset: str, venue: str, date: str, layout: str, row_group_rows: int):
         self.root, self.dataset, self.venue, self.date, self.layout = root, dataset, venue, date, layout
+        self.row_group_rows = row_group_rows
         self.dtype = LAYOUTS[layout]
         part_dir, self.spool, self.staged = _names(dataset, venue)
         self.rel_dir = os.path.join(part_dir, f"date={date}")
         self._file = open(os.path.join(root, self.spool), "wb")
-        self.groups: list[int] = []
         self.instruments: set[int] = set()
         self.first_ts = self.last_ts = None
         self.rows = 0
@@ -70,11 +71,10 @@ class SpoolFile:
         return first_ts >= self.last_ts
 
     def append(self, rows: np.ndarray, first_ts: int, last_ts: int) -> None:
-        """One row group (sorted by ts_recv, none before what the file already has)."""
+        """Rows sorted by ts_recv, none before what the file already has."""
         if rows.dtype != self.dtype:
             raise TypeError(f"spool of {self.layout} rows got {rows.dtype}")
         self._file.write(np.ascontiguousarray(rows).view(np.uint8).data)   # raw bytes (fields overlap)
-        self.groups.append(len(rows))
         self.instruments.update(np.unique(rows["instrument"]).tolist())
         if self.first_ts is None:
             self.first_ts = first_ts
@@ -85,7 +85,7 @@ class SpoolFile:
         """Close the spool; its manifest entry, with the final name claimed (nothing visible yet)."""
         self._file.close()
         return {"dataset": self.dataset, "venue": self.venue, "date": self.date, "layout": self.layout,
-                "spool": self.spool, "groups": self.groups, "rows": self.rows,
+                "spool": self.spool, "rows": self.rows, "row_group_rows": self.row_group_rows,
                 "instruments": sorted(self.instruments), "staged": self.staged,
                 "final": staging.final_name(self.rel_dir, self.first_ts, self.last_ts + 1)}
 

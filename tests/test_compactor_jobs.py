@@ -123,3 +123,31 @@ def test_a_failed_writer_checkpoints_nothing_and_leaves_only_orphans(tmp_path):
     moved, orphans = recover(root)                      # the next start cleans .staging
     assert moved == 0 and orphans >= 2                 # spool + manifest (+ a partial file)
     assert os.listdir(os.path.join(root, ".staging")) == []
+
+
+def test_a_venue_due_publishes_the_venues_half_way_there_in_the_same_writer_run(tmp_path, shm_names):
+    from appliance.compactor.process import Compactor
+    reg_name = shm_names("reg")
+    reg = Registry.create(reg_name, capacity=64)
+    rings = {v: Ring.create(shm_names(v), 1 << 12) for v in ("vb", "vc", "va")}   # va resolves last
+    ids = {v: reg.add(v, "BTCUSDT", "BTC-USDT", "spot") for v in rings}
+    t0 = time.time_ns() - 10_000_000_000
+    for v, n in (("va", 1000), ("vb", 600), ("vc", 300)):     # max_rows 1000: va due, vb half way
+        with rings[v].writer(announce=False) as w:
+            w.publish(trades([ids[v]], n, t0))
+    comp = Compactor({"rings": {v: r.name for v, r in rings.items()}, "root": str(tmp_path), "registry": reg_name,
+                      "max_rows": 1000, "timeframes": ["1h"], "backfill": False})
+    try:
+        runs = comp.jobs.runs
+        while sum(s.reader.next for s in comp.streams) < 1900:
+            comp.step()
+        comp.jobs.drain()
+        assert comp.jobs.runs == runs + 1
+        saved = {v: (comp.checkpoints.load(v) or {}).get("next_seq") for v in rings}
+        assert saved == {"va": 1000, "vb": 600, "vc": 0}
+        comp.flush()
+    finally:
+        comp.close()
+        for r in rings.values():
+            r.close()
+        reg.close()

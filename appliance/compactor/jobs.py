@@ -49,9 +49,12 @@ class WriterJobs:
         return self.running is not None or bool(self.queue)
 
     def submit(self, venue: str, files: list[dict], checkpoint: dict) -> None:
+        """Queue a flush; the next poll() starts a writer on everything queued by then. A flush
+        without files, with nothing ahead of it, is committed at once."""
         checkpoint["pending"] = [(f["staged"], f["final"]) for f in files]
         self.queue.append(Flush(venue, files, checkpoint))
-        self.poll()
+        if self.running is None:
+            self._commit_fileless()
 
     def poll(self) -> None:
         """Commit what the writer finished; start it on what is queued. Cheap when idle."""
@@ -59,8 +62,7 @@ class WriterJobs:
             if self.running[0].poll() is None:
                 return
             self._finished()
-        while self.queue and not self.queue[0].files:
-            self._commit(self.queue.popleft())          # nothing to write: in order, at once
+        self._commit_fileless()
         if self.queue:
             self._start()
 
@@ -117,6 +119,10 @@ class WriterJobs:
         os.unlink(path)
         for fl in flushes:
             self._commit(fl)
+
+    def _commit_fileless(self) -> None:
+        while self.queue and not self.queue[0].files:
+            self._commit(self.queue.popleft())          # nothing to write: in order, at once
 
     def _commit(self, fl: Flush) -> None:
         self.checkpoints.save(fl.venue, fl.checkpoint)

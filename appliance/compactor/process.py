@@ -250,7 +250,7 @@ class VenueStream:
         self._buffered(len(recs), int(recs["ts_recv"][0]))
         self.position = end
         if self.rows >= c.cfg.max_rows:
-            self.flush()
+            c.publish_due(self)
         elif self.chunk_rows >= min(SPOOL_ROWS, c.cfg.row_group_rows):
             self.spool()
 
@@ -510,6 +510,15 @@ class Compactor:
         """Current grade rows of every venue (for tools and tests)."""
         now = self.now()
         return [r for s in self.streams for r in s.quality.grades(now)]
+
+    def publish_due(self, due: VenueStream) -> None:
+        """`due` reached max_rows: publish it and every venue at least half way there, so one
+        writer run (an interpreter start, ~0.25 s of CPU, and a brief memory peak) serves
+        several venues instead of one each."""
+        half = self.cfg.max_rows // 2
+        for s in self.streams:
+            if s is due or s.rows >= half:
+                s.flush()
 
     # -- the loop --------------------------------------------------------------------------------
     def step(self) -> int:

@@ -112,7 +112,7 @@ class _InOrder:
     """The keeper's writer: the worker's held-back records reach the ring before anything the
     keeper writes (a gap's STATUS, a snapshot), in the order they would without batching."""
 
-    __slots__ = ("_w", "_before")
+    __slots__ = ("_before", "_w")
 
     def __init__(self, writer, before):
         self._w = writer

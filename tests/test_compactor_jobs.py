@@ -151,3 +151,31 @@ def test_a_venue_due_publishes_the_venues_half_way_there_in_the_same_writer_run(
         for r in rings.values():
             r.close()
         reg.close()
+
+
+def test_the_writer_dies_with_the_compactor(tmp_path):
+    """A writer must not outlive a killed compactor: the restarted one cleans .staging and would
+    race it. The manifest here is a FIFO nobody writes, so the writer blocks until killed."""
+    import psutil
+    fifo = str(tmp_path / "manifest")
+    os.mkfifo(fifo)
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import os, subprocess, sys\n"
+        "w = subprocess.Popen([sys.executable, '-m', 'appliance.compactor.parquet_job', sys.argv[1], str(os.getpid())])\n"
+        "print(w.pid, flush=True)\n"
+        "sys.stdin.read()\n"), fifo], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+    writer = psutil.Process(int(parent.stdout.readline()))
+    deadline = time.monotonic() + 30
+    while open(f"/proc/{writer.pid}/wchan").read() != "wait_for_partner":   # blocked on the FIFO
+        assert time.monotonic() < deadline, "the writer never opened its manifest"
+        time.sleep(0.01)
+    parent.kill()
+    parent.wait()
+    parent.stdin.close()
+    try:
+        writer.wait(timeout=30)
+    except psutil.TimeoutExpired:
+        writer.kill()
+        raise AssertionError("the writer outlived its compactor")
+    except psutil.NoSuchProcess:
+        pass

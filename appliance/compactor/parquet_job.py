@@ -1,4 +1,4 @@
-"""The compactor's Parquet writer: `python -m appliance.compactor.parquet_job MANIFEST`.
+"""The compactor's Parquet writer: `python -m appliance.compactor.parquet_job MANIFEST [PARENT]`.
 
 A short-lived process, so that pyarrow's 35-45 MB live only while files are written, never in
 the long-running compactor (see spool.py). The manifest (JSON, written by jobs.py) lists the
@@ -6,12 +6,16 @@ files of one or more flushes: each spool becomes one Parquet file in .staging wi
 its row_group_rows, fsynced; quality rows come inline. The spools are deleted once their file is
 written. On success it prints one JSON line {files, rows, bytes} and exits 0; on any error it
 exits non-zero with the traceback on stderr, and the compactor, which has not checkpointed
-these rows, stops (its restart reads them again from the ring).
+these rows, stops (its restart reads them again from the ring). Given the compactor's pid it
+dies with it: a restarted compactor removes whatever a writer left in .staging, and must not
+race one still writing there.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import sys
 
 import numpy as np
@@ -63,10 +67,17 @@ def write(manifest: dict) -> dict:
     return done
 
 
+PR_SET_PDEATHSIG = 1
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m appliance.compactor.parquet_job MANIFEST", file=sys.stderr)
+    if len(argv) not in (1, 2):
+        print("usage: python -m appliance.compactor.parquet_job MANIFEST [PARENT_PID]", file=sys.stderr)
         return 2
+    if len(argv) == 2:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != int(argv[1]):          # it died before prctl took effect
+            return 1
     with open(argv[0], "rb") as f:
         manifest = json.loads(f.read())
     print(json.dumps(write(manifest)), flush=True)

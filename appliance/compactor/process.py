@@ -135,8 +135,8 @@ class VenueStream:
                 for gap in ckpt.get("backfill", []):
                     self.backfill.request(*gap)
         self.pending: list[np.ndarray] = []
-        self.chunk: list[np.ndarray] = []          # resolved records not yet in a row group
-        self.candles: list[np.ndarray] = []        # closed candles not yet in a row group
+        self.chunk: list[np.ndarray] = []          # resolved records not yet spooled
+        self.candles: list[np.ndarray] = []        # closed candles not yet spooled
         self.chunk_rows = 0
         self.files: dict[tuple[str, str], SpoolFile] = {}    # (dataset, date) -> open spool
         self.finished: list[dict] = []             # spools closed early, written at the flush

@@ -36,13 +36,15 @@ def by_date(rows: np.ndarray) -> list[tuple[str, np.ndarray, int, int]]:
     if not len(rows):
         return []
     ts = rows["ts_recv"]
-    if len(ts) > 1 and np.any(ts[1:] < ts[:-1]):
+    if len(ts) > 1 and (ts[1:] < ts[:-1]).any():
         rows = rows[np.argsort(ts, kind="stable")]
         ts = rows["ts_recv"]
-    days = ts // DAY_NS
-    cuts = np.flatnonzero(np.diff(days)) + 1
+    first, last = int(ts[0]), int(ts[-1])
+    if first // DAY_NS == last // DAY_NS:                  # the usual case: one day
+        return [(day_of(first), rows, first, last)]
+    cuts = (np.flatnonzero(np.diff(ts // DAY_NS)) + 1).tolist()
     return [(day_of(ts[lo]), rows[lo:hi], int(ts[lo]), int(ts[hi - 1]))
-            for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(ts)].tolist())]
+            for lo, hi in zip([0] + cuts, cuts + [len(ts)])]
 
 
 def _names(dataset: str, venue: str) -> tuple[str, str, str]:
@@ -75,7 +77,9 @@ class SpoolFile:
         if rows.dtype != self.dtype:
             raise TypeError(f"spool of {self.layout} rows got {rows.dtype}")
         self._file.write(np.ascontiguousarray(rows).view(np.uint8).data)   # raw bytes (fields overlap)
-        self.instruments.update(np.unique(rows["instrument"]).tolist())
+        inst = rows["instrument"]
+        ids = np.flatnonzero(np.bincount(inst)) if int(inst.max()) < 1 << 20 else np.unique(inst)
+        self.instruments.update(ids.tolist())
         if self.first_ts is None:
             self.first_ts = first_ts
         self.last_ts = last_ts

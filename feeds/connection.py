@@ -469,6 +469,10 @@ class Connection:
                 log.warning("%s#%d: new socket dropped during rotation; keeping the old one",
                             self.venue.name, self.index)
                 self.incoming = None
+                new.close()
+                # it was counted as connected: its drop is a disconnection like any other
+                self.events.disconnected(self, new, self.close_reason or "dropped during rotation")
+                self.close_reason = ""
                 return None
             old_was_open = not old.closed.done()
             if not old_was_open:

@@ -194,10 +194,18 @@ def merge_unique(state: dict, new: dict, tf: int) -> dict:
             a[si] = v
             out[f] = a
     if not hit.all():
+        # np.insert per field costs ~6 us of Python each (14 fields, 6 timeframes, 2 forges per
+        # venue and step); the rows' places are the same for every field: scatter them (~0.7 us)
         miss = ~hit
         at = pos[miss]
+        dest = at + np.arange(len(at))             # where each new row lands (np.insert's rule)
+        old = np.ones(len(ks) + len(at), bool)
+        old[dest] = False
         for f in _PART_FIELDS:
-            out[f] = np.insert(out[f], at, new[f][miss])
+            a = np.empty(len(old), out[f].dtype)
+            a[dest] = new[f][miss]
+            a[old] = out[f]
+            out[f] = a
     return out
 
 

@@ -162,6 +162,10 @@ SECTIONS: dict[str, list[Key]] = {
             "Bigger = slightly better compression, coarser row-group statistics.", _positive),
         Key("rotate_s", (int, float), 3600.0, "Parquet files also close on this ts_recv boundary "
             "(aligned), even when they hold fewer than max_rows.", _positive),
+        Key("step_interval_ms", (int, float), 200.0, "While the rings trickle, the compactor reads "
+            "and forges at most this often (a step costs a few ms of CPU per venue whatever it "
+            "reads); a busy ring is read back to back. The live candle and quality tables move "
+            "at this pace.", _positive),
     ],
     "simulator": [
         Key("enabled", bool, False, "Run the built-in exchange simulator (loopback) and point every "

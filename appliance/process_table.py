@@ -95,6 +95,7 @@ def build(cfg: Config, endpoints: dict | None = None) -> list[ChildSpec]:
                     "quality_table": n["quality_table"],
                     "max_rows": cfg.compactor.max_rows, "row_group_rows": cfg.compactor.row_group_rows,
                     "rotate_s": float(cfg.compactor.rotate_s),
+                    "step_interval_ms": float(cfg.compactor.step_interval_ms),
                     "rest_urls": {v.name: v.rest_url or endpoints.get(v.name, {}).get("rest_url", "")
                                   for v in cfg.enabled_venues
                                   if v.rest_url or endpoints.get(v.name, {}).get("rest_url")}}

@@ -19,6 +19,7 @@ from libc.string cimport memcmp, memcpy, memset
 from shm._batch cimport RecordBatch
 from shm._record cimport F_LAST, tickring_record
 
+from .text cimport text_to_double, text_to_int64
 from .json cimport (yyjson_alc_dyn_free, yyjson_alc_dyn_new, yyjson_doc_free, yyjson_doc_get_root,
                     yyjson_read_err, yyjson_read_opts)
 
@@ -265,3 +266,13 @@ cdef class NativeDecoder:
     def symbol(self, instrument):
         """The venue-native symbol of an instrument id, e.g. "BTCUSDT"."""
         return self.instruments.symbol(instrument)
+
+
+def parse_decimal(bytes text):
+    """text.pxd's text_to_double (what native decoders use for prices and sizes), for tests."""
+    return text_to_double(PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text))
+
+
+def parse_int(bytes text):
+    """text.pxd's text_to_int64, for tests."""
+    return text_to_int64(PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text))

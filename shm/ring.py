@@ -30,11 +30,11 @@ from .errors import RingNotFound, ShmError
 from .liveness import pid_alive
 from .record import PACK_LEVEL, RECORD, RECORD_SIZE, Kind, Status
 from .segment import Segment, list_segments, unlink
+from ._writer import WriterCore
 
 _I = {name: w.index for name, w in L.RING.items()}
 CLAIM, PUBLISH, WAITERS = _I["claim"], _I["publish"], _I["waiters"]
 _PUBLISH_OFFSET = L.RING["publish"].offset
-_SEQ_LOOP_MAX = 16       # up to this many records, per-slot seq stores in Python beat numpy
 DEFAULT_SPIN_US = 50.0
 _MADV_POPULATE_READ = 22   # Linux 5.14+ (mmap has no constants for them)
 _MADV_POPULATE_WRITE = 23
@@ -193,8 +193,12 @@ class Ring:
             int(touched.sum())
 
 
-class Writer:
-    """The single producer of a ring. Never waits for consumers."""
+class Writer(WriterCore):
+    """The single producer of a ring. Never waits for consumers.
+
+    The commit protocol (module docstring) is WriterCore.commit, in C (shm/_writer.pyx): the
+    feed's fast lane calls it directly; publish(), publish_buffer() and write() go through it.
+    """
 
     def __init__(self, ring: Ring, announce: bool = True):
         self.ring = ring
@@ -208,20 +212,13 @@ class Writer:
             u[_I["heartbeat_ns"]] = time.time_ns()
             u[_I["producer_state"]] = 1
         self._u64 = u
-        self._data = ring._data
-        self._cap = ring.capacity
-        self._mask = ring.mask
-        self._rs = ring.record_size
-        self._next = u[PUBLISH]                       # continue after the last complete record
-        self._claim = max(u[CLAIM], self._next)       # claim never moves backwards
+        self._attach_core(ring)
         self._wake_addr = ring.publish_address
         self.epoch = u[_I["epoch"]]
         self._pack = PACK_LEVEL.pack_into
-        self._seq_word0 = ring.seg.word("data_offset") // 8
-        self._seq_stride = self._rs // 8
-        self._seqs = ring.records["seq"]
+        self._one = bytearray(ring.record_size)
         if announce and ring.dtype == RECORD:
-            assert self._rs == RECORD_SIZE
+            assert ring.record_size == RECORD_SIZE
             self.status(Status.EPOCH, 0, float(self.epoch))
 
     @property
@@ -239,74 +236,14 @@ class Writer:
         records["seq"] = np.arange(p, p + n, dtype=np.uint64)
         if not records.flags.c_contiguous:
             records = np.ascontiguousarray(records)
-        self._commit(memoryview(records.view(np.uint8)), p, n)
-        return p
-
-    def publish_buffer(self, buf, n: int) -> int:
-        """Publish the first n records packed in a bytes-like buffer (the feed hot path).
-        Their seq fields in `buf` are ignored: the ring stores each slot's seq itself."""
-        p = self._next
-        self._commit(buf, p, n)
-        return p
-
-    def _commit(self, buf, p: int, n: int) -> None:
-        rs = self._rs
-        cap = self._cap
-        if n > cap:                                    # only the newest cap records can survive
-            skip = n - cap
-            buf = memoryview(buf)[skip * rs:]
-            self._next = p = p + skip
-            n = cap
-        end = p + n
-        u = self._u64
-        if end > self._claim:
-            self._claim = end
-        u[CLAIM] = self._claim
-        slot = p & self._mask
-        first = cap - slot
-        if n <= first:
-            self._data[slot * rs:(slot + n) * rs] = buf[:n * rs]
-        else:
-            self._data[slot * rs:] = buf[:first * rs]
-            self._data[:(n - first) * rs] = buf[first * rs:n * rs]
-        # each slot's seq: its own aligned 8-byte store after the bulk copy, never inside it
-        if n <= _SEQ_LOOP_MAX:
-            w0, sw, mask = self._seq_word0, self._seq_stride, self._mask
-            for q in range(p, end):
-                u[w0 + (q & mask) * sw] = q
-        else:
-            seqs = self._seqs
-            if n <= first:
-                seqs[slot:slot + n] = np.arange(p, end, dtype=np.uint64)
-            else:
-                seqs[slot:] = np.arange(p, p + first, dtype=np.uint64)
-                seqs[:n - first] = np.arange(p + first, end, dtype=np.uint64)
-        u[PUBLISH] = end
-        self._next = end
-        if u[WAITERS]:
-            u[WAITERS] = 0
-            futex.wake_all(self._wake_addr)
+        return self.publish_buffer(records.view(np.uint8), n)
 
     def write(self, ts_event: int, ts_recv: int, instrument: int, kind: int, side: int, flags: int,
               price: float, size: float, id: int = 0, extra: float = 0.0) -> int:
-        """Publish one record from scalars (rings of shm.RECORD); returns its seq.
-
-        Packs straight into the slot: claim, pack, publish — three stores and no copy.
-        """
-        p = self._next
-        end = p + 1
-        u = self._u64
-        if end > self._claim:
-            self._claim = end
-        u[CLAIM] = self._claim
-        self._pack(self._data, (p & self._mask) << 6, p, ts_event, ts_recv, instrument, kind, side,
-                   flags, price, size, extra, id)
-        u[PUBLISH] = end
-        self._next = end
-        if u[WAITERS]:
-            u[WAITERS] = 0
-            futex.wake_all(self._wake_addr)
-        return p
+        """Publish one record from scalars (rings of shm.RECORD); returns its seq."""
+        self._pack(self._one, 0, 0, ts_event, ts_recv, instrument, kind, side, flags, price, size,
+                   extra, id)
+        return self.publish_buffer(self._one, 1)
 
     def status(self, code: Status, instrument: int = 0, a: float = 0.0, b: float = 0.0,
                ts_event: int = 0) -> int:

@@ -14,9 +14,12 @@ carry (`Socket.incoming` marks the new one). The old socket is closed once, for 
 instrument the new one delivered trades of, both sockets delivered one same trade: the old one
 has then passed the point where the new subscription started, so nothing is lost between them.
 
-Frames go straight from picows's callback to the worker's handler (`handler(payload, socket,
-more)`, more: frames of the same socket read follow, so the worker may publish them together):
-no queue, no task, no copy beyond the payload bytes.
+Data frames go straight from picows's callback to the worker's per-frame path in C
+(`Socket` is a feeds.native.lane.FastSocket: picows calls it through the C vtable, and it hands
+the lane a pointer into picows's receive buffer): no queue, no task, no Python call, no copy.
+Other frames (close, fragments, pongs, a greeting still awaited) take `on_other_frame`, and
+sockets of a Connection without a lane hand every payload to `handler(payload, socket, more)`
+(more: frames of the same socket read follow, so the worker may publish them together).
 """
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ import ssl
 import time
 from typing import Callable
 
-from picows import WSAutoPingStrategy, WSCloseCode, WSListener, WSMsgType, ws_connect
+from picows import WSAutoPingStrategy, WSCloseCode, WSMsgType, ws_connect
 
 from .backoff import Backoff
+from .native.lane import FastSocket
 from .planner import ConnectionPlan
 from .ratelimit import TokenBucket, WindowLimiter
 from .venue import Venue
@@ -67,13 +71,15 @@ def subscribe_bucket(rate: float) -> TokenBucket:
     return TokenBucket(max(rate / 2, 1e-6), burst=max(1.0, hourly / 2))
 
 
-class Socket(WSListener):
-    """One picows websocket of a Connection; hands every data frame to the worker's handler."""
+class Socket(FastSocket):
+    """One picows websocket of a Connection. Data frames: the lane (FastSocket.on_ws_frame, in
+    C); the rest: on_other_frame."""
 
     def __init__(self, conn: "Connection", serial: int):
         self.conn = conn
         self.serial = serial
         self.handler = conn.handler
+        self.lane = conn.lane
         self.decoder = conn.make_decoder()
         self.transport = None
         self.opened_ns = time.time_ns()
@@ -107,12 +113,8 @@ class Socket(WSListener):
             except OSError:
                 pass
 
-    def on_ws_frame(self, transport, frame) -> None:
-        if self.retired:           # closed on purpose: what it still has buffered is not ours
-            return                 # (after a rotation the new socket delivered it already)
-        self._burst += 1
-        if self._burst & 63 == 0:
-            self._fair_share()
+    def on_other_frame(self, transport, frame) -> None:
+        """Every frame FastSocket.on_ws_frame does not hand to the lane (it counted the burst)."""
         mt = frame.msg_type
         if mt is TEXT or mt is BINARY:
             if frame.fin:
@@ -224,12 +226,13 @@ class Connection:
                  connect_limiter: WindowLimiter | None = None,
                  ssl_context: ssl.SSLContext | None = None, backoff: Backoff | None = None,
                  stale_after_s: float | None = None, max_age_s: float | None = None,
-                 url_provider: Callable | None = None):
+                 url_provider: Callable | None = None, lane=None):
         self.plan = plan
         self.index = plan.index
         self.venue = venue
         self.url = base_url.rstrip("/") + plan.path
         self.handler = handler
+        self.lane = lane                     # the worker's per-frame path (None: handler)
         self.make_decoder = make_decoder
         self.events = events
         lim = venue.limits

@@ -1,21 +1,22 @@
 """The feed worker: one venue's websockets -> decoder -> book keeper -> one ring.
 
 One asyncio loop, the connections of the venue's plan, one decoder per socket. On every frame
-(`on_frame`, called straight from picows's callback):
+(feeds/native/lane.pyx, `Lane.frame`, called from the socket's picows callback in C):
 
-    ts_recv = time.time_ns()                  # once per frame
+    ts_recv = clock_gettime(CLOCK_REALTIME)   # once per frame
     decoder.feed(frame, ts_recv)              # records packed into decoder.out
     keeper.check(book_events)                 # only if the frame had book messages
-    writer.publish_buffer(out.buf, out.n)     # one copy into the ring, once per socket read
+    writer.commit(out, n)                     # one copy into the ring, once per socket read
     counters: frames, messages, bytes_in, last_recv_ns
 
-Publishing costs ~1.4 us a call whatever it carries (1 record or 64), a third of a frame's
-cost besides decoding: a frame that is not the last of its socket read (picows's
-`last_in_buffer`; a flooded socket reads dozens at once) leaves its records in the batch and
-the read's last frame publishes them all, at most BATCH_RECORDS held back. A socket read that
-ends with a control frame is published by a call_soon backstop. Order in the ring is kept:
-anything else written there (the keeper's STATUS records and snapshots, the worker's STATUS)
-first publishes what is held back. A quiet socket reads one frame at a time: nothing waits.
+A frame that is not the last of its socket read (picows's `last_in_buffer`; a flooded socket
+reads dozens at once) leaves its records in the batch and the read's last frame publishes them
+all, at most BATCH_RECORDS held back. A socket read that ends with a control frame is
+published by a call_soon backstop. Order in the ring is kept: anything else written there
+(the keeper's STATUS records and snapshots, the worker's STATUS) first publishes what is held
+back (`_flush_held`). A quiet socket reads one frame at a time: nothing waits. The rare cases
+come back here, to Python: a malformed frame, a keeper error, venue notices, a rotation's
+dedupe.
 
 A malformed frame is counted (`decode_errors`), logged at most once a second with a sample,
 and skipped; a STATUS DECODE_ERROR record (price = running count) goes in-band at most once a
@@ -59,6 +60,7 @@ from .backoff import Backoff
 from .book import BookKeeper
 from .connection import Connection
 from .decoder import InstrumentMap
+from .native.lane import BATCH_RECORDS, Lane  # noqa: F401  (BATCH_RECORDS: documented here)
 from .planner import plan as make_plan
 from .ratelimit import TokenBucket, WindowLimiter
 from .rest import RestClient
@@ -79,7 +81,6 @@ DEDUPE_TAIL_S = 3.0                    # trade dedupe kept on this long after a 
 # unnoticed). Throttling (e.g. 50_000_000 = at most every 50 ms) cut Bitget from ~36 to ~13 us
 # per message in `tickring bench feed`; it stays available in BookKeeper for those who prefer it.
 CHECKSUM_INTERVAL_NS = 0
-BATCH_RECORDS = 64       # records of one socket read held back at most (~35 frames, ~0.5 ms flooded)
 
 
 def normalize(symbol: str) -> str:
@@ -164,20 +165,13 @@ class FeedWorker:
         self._info: dict[str, dict] = {}
         self._tasks: set[asyncio.Task] = set()
         self._fetching: set[int] = set()
-        self._overlaps = 0                 # rotations in progress
-        self._dedupe = 0                   # 1 while trades must be deduped (rotation + tail)
         self._dedupe_until = 0.0
         self._seen: set[tuple[int, int]] = set()
         self._err_log = TokenBucket(1.0, 1.0)
         self._err_status = TokenBucket(1.0, 1.0)
         self.decode_errors = 0
         self.stopped = False
-        # records held back until the socket read's last frame (see the module docstring):
-        # the batch holding them, how many of its records are published, the frame's first one
-        self._held = None
-        self._sent = 0
-        self._n0 = 0
-        self._armed = False
+        self.lane = None                   # the per-frame path (feeds/native/lane.pyx), with the shm
         self._loop = None
 
     # -- set-up ----------------------------------------------------------------------------------
@@ -199,9 +193,8 @@ class FeedWorker:
                                  depth=self.venue.book_depth,
                                  checksum=self.venue.extra.get("book_checksum"),
                                  checksum_interval_ns=CHECKSUM_INTERVAL_NS)
-        self._publish = self.writer.publish_buffer
+        self.lane = Lane(self, self.writer, self.keeper, self.table)
         self._check = self.keeper.check
-        self._flush = self.keeper.flush_table if self.table is not None else None
 
     def _register(self, symbol: str, market: str) -> int:
         """InstrumentMap callback: a global id from the shm registry (local ids without one)."""
@@ -257,104 +250,37 @@ class FeedWorker:
         market = market_for(path) if callable(market_for) else None
         return lambda: self.venue.decoder(self.instruments, market=market)
 
-    # -- the hot path ------------------------------------------------------------------------------
+    # -- the per-frame path: feeds/native/lane.pyx --------------------------------------------------
     def on_frame(self, payload: bytes, sock, more: bool = False) -> None:
-        """One websocket frame: decode, check books, publish (see the module docstring).
+        """One websocket frame's payload (see the module docstring): what the sockets' C
+        callback does, for a payload in hand (tests, matched text pongs).
         more: frames of the same socket read follow (their records may be published together)."""
-        ts = time_ns()
-        u = self._u64
-        u[FRAMES] += 1
-        u[BYTES_IN] += len(payload)
-        u[LAST_RECV] = ts
-        sock.last_frame_ns = ts
-        dec = sock.decoder
-        out = dec.out
-        if self._held is not out:
-            if self._held is not None:     # another socket's read ended on a control frame
-                self._flush_held()
-            out.n = 0
-        n0 = self._n0 = out.n              # records before n0: earlier frames of this read
-        try:
-            dec.feed(payload, ts)
-        except Exception as e:             # DecodeError, or a decoder bug: never the connection
-            out.n = n0
-            dec.book_events.clear()
-            self._bad_frame(payload, e, sock)
-            return
-        drops = None
-        bev = dec.book_events
-        if bev:
-            try:
-                if self._overlaps:
-                    drops = self._books(bev, out.buf, sock, ts)
-                else:                      # _books without a rotation: one call less
-                    drops = self._check(bev, out.buf)
-                    if self._flush is not None:
-                        self._flush(ts)
-                    bev.clear()            # after the flush: _bad_books needs them if it raises
-            except Exception as e:         # a sequence field of the wrong type, or a keeper bug
-                out.n = n0
-                self._bad_books(payload, e, sock, ts)
-                return
-        try:
-            if dec.notices:
-                self._notices(dec.notices, sock)
-            n = out.n
-            if n > n0:
-                u[MESSAGES] += 1
-                if self._dedupe or drops:
-                    self._flush_held()         # earlier frames' records, then this one's filtered
-                    self._publish_filtered(out, n, drops, sock, n0)
-                    return
-            elif not n:
-                return
-            if more and n < BATCH_RECORDS:
-                self._held = out
-                self._n0 = n
-                if not self._armed:
-                    self._armed = True
-                    self._loop.call_soon(self._backstop)
-                return
-            sent = self._sent
-            if sent:
-                self._publish(memoryview(out.buf)[sent << 6:], n - sent)
-                self._sent = 0
-            else:
-                self._publish(out.buf, n)
-            out.n = 0
-            self._held = None
-        except Exception as e:             # a bug of ours: skip the frame, counted, never the socket
-            dec.notices.clear()
-            out.n = n0
-            log.exception("%s#%d: frame skipped after a worker error", self.venue.name, sock.conn.index)
-            self._bad_frame(payload, e, sock)
+        self.lane.on_payload(payload, sock, more)
+
+    @property
+    def _overlaps(self) -> int:
+        return self.lane.overlaps
+
+    @property
+    def _dedupe(self) -> int:
+        return self.lane.dedupe
 
     def _flush_held(self) -> None:
-        """Publish the held-back records of earlier frames (those before the current frame's
-        first record, self._n0): before anything else is written to the ring, and at the end
-        of a socket read that on_frame did not see end."""
-        out = self._held
-        if out is None:
-            return
-        n0, sent = self._n0, self._sent
-        if n0 > sent:
-            self.writer.publish_buffer(memoryview(out.buf)[sent << 6:] if sent else out.buf, n0 - sent)
-        if n0 >= out.n:                    # outside a frame: all of it
-            out.n = 0
-            self._sent = self._n0 = 0
-            self._held = None
-        else:                              # mid-frame (the keeper writes): the frame's own stay
-            self._sent = n0
+        """Publish the records the current socket read holds back (before anything else is
+        written to the ring)."""
+        if self.lane is not None:
+            self.lane.flush_held()
 
-    def _backstop(self) -> None:
-        self._armed = False
-        self._flush_held()
+    def _worker_error(self, payload: bytes, e: Exception, sock) -> None:
+        """An error of ours after decoding (notices, publish): skip the frame, counted."""
+        log.exception("%s#%d: frame skipped after a worker error", self.venue.name, sock.conn.index)
+        self._bad_frame(payload, e, sock)
 
     def _books(self, bev: list, buf, sock, ts: int):
         """Book messages of one frame through the keeper; record ranges to hold back."""
         drops = None
         events = bev
-        if sock.incoming and self._overlaps:
+        if sock.incoming and self.lane.overlaps:
             events, drops = self._incoming_book_events(bev)
         if events:
             d = self._check(events, buf)
@@ -418,15 +344,14 @@ class FeedWorker:
     def _publish_filtered(self, out, n: int, drops, sock, start: int = 0) -> None:
         """Records [start, n) of the frame less the dropped ranges and duplicate trades."""
         out.n = 0
-        self._held = None
-        self._sent = 0
+        self.lane.drop_held()
         arr = np.frombuffer(out.buf, RECORD, count=n)
         keep = np.ones(n, bool)
         keep[:start] = False               # published already (_flush_held)
         if drops:
             for s, e in drops:
                 keep[s:e] = False
-        if self._dedupe:
+        if self.lane.dedupe:
             incoming = sock.incoming
             conn = sock.conn
             rotating = conn.incoming is not None
@@ -507,22 +432,24 @@ class FeedWorker:
         """A rotation starts (on) or its old socket was closed (off). Trade dedupe goes on for
         DEDUPE_TAIL_S after the last handover: the new socket may lag the old one and still
         deliver trades the old one already published."""
+        lane = self.lane
         if on:
-            if not self._dedupe:
+            if not lane.dedupe:
                 self._seed_seen()
-            self._overlaps += 1
-            self._dedupe = 1
+            lane.overlaps += 1
+            lane.dedupe = 1
             self.keeper.overlap = True
         else:
-            self._overlaps -= 1
-            if self._overlaps == 0:
+            lane.overlaps -= 1
+            if lane.overlaps == 0:
                 self._dedupe_until = time.monotonic() + DEDUPE_TAIL_S
                 self.keeper.overlap = False
 
     def _end_dedupe(self) -> None:
         """Called once a second: leave the dedupe path once the tail after a handover passed."""
-        if self._dedupe and not self._overlaps and time.monotonic() >= self._dedupe_until:
-            self._dedupe = 0
+        lane = self.lane
+        if lane.dedupe and not lane.overlaps and time.monotonic() >= self._dedupe_until:
+            lane.dedupe = 0
             self._seen.clear()
 
     def rotated(self, conn, reason: str, old_was_open: bool = True) -> None:
@@ -593,7 +520,7 @@ class FeedWorker:
         ctx = self._ssl()
         for p in self.plan:
             self.connections.append(Connection(
-                p, self.venue, self.url, self.on_frame, self._make_decoder_for(p.path), self,
+                p, self.venue, self.url, self.on_frame, self._make_decoder_for(p.path), self, lane=self.lane,
                 connect_limiter=limiter, ssl_context=ctx, stale_after_s=self.stale_after_s,
                 max_age_s=self.max_age_s, url_provider=self._url_provider(p.path)))
         log.info("%s: %d symbol(s) x %s on %d connection(s) -> ring %s", self.venue.name,

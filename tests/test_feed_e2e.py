@@ -111,17 +111,15 @@ def test_a_worker_error_after_decoding_skips_the_frame_not_the_socket(worker):
     connection callback either: the frame is counted as skipped and the next one goes through."""
     conn = _Conn()
     sock = _Sock(worker, conn)
-    real = worker._publish
     calls = []
 
-    def broken(buf, n):
-        calls.append(n)
-        if len(calls) == 1:
-            raise RuntimeError("a bug")
-        return real(buf, n)
-    worker._publish = broken
-    worker.on_frame(_trade(1), sock)            # raises inside: skipped, counted
+    def broken(notices, sock):
+        calls.append(list(notices))
+        raise RuntimeError("a bug")
+    worker._notices = broken
+    worker.on_frame(b'{"e":"serverShutdown","E":1}', sock)   # the notice step raises: skipped, counted
     worker.on_frame(_trade(2), sock)
+    assert calls == [["shutdown"]]
     assert _ring_trades(worker)["id"].tolist() == [2]
     assert worker.ring.word("decode_errors") == 1
 

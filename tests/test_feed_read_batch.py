@@ -120,7 +120,7 @@ def test_a_read_ending_on_a_control_frame_is_published_by_the_backstop(shm_names
         before, held, after = asyncio.run(read())
         assert held == before                   # held back while the read went on
         assert after > before                   # ... and published without another frame
-        assert w._held is None and w.ring.word("messages") > 0
+        assert w.lane.holding == 0 and w.ring.word("messages") > 0
     finally:
         _close(w)
 

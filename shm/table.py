@@ -3,7 +3,8 @@
 Each slot is guarded by its own sequence word (a seqlock): the writer makes it odd, writes the
 payload, makes it even again (own aligned 8-byte stores). A reader copies the payload between two
 reads of the sequence and retries if they differ or are odd, so it always gets a consistent slot
-in O(1), without locks, and never blocks the writer.
+in O(1), without locks, and never blocks the writer. The writer side is native and declared once
+(shm/_seqlock.pxd): these Python writers and the book keeper's C flush use the same store.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 import numpy as np
 
 from . import layout as L
+from ._seqlock import SeqlockSlots
 from .errors import SegmentNotFound
 from .segment import Segment, list_segments, unlink
 
@@ -44,6 +46,8 @@ class Table:
         self._mem = memoryview(seg.mm)
         self._seq_index0 = off // 8
         self._stride_words = self.stride // 8
+        self._seqlock: SeqlockSlots | None = None     # the native writer, made on the first write
+        self._stage = np.zeros(1, self.dtype)         # write()'s row, packed before the store
 
     @classmethod
     def create(cls, name: str, dtype: np.dtype, slots: int, exist_ok: bool = False) -> "Table":
@@ -69,6 +73,8 @@ class Table:
         unlink(self.name)
 
     def close(self) -> None:
+        if self._seqlock is not None:
+            self._seqlock.release()
         self._slots = self.seqs = self.rows = None
         self._u64.release()
         self._mem.release()
@@ -81,15 +87,18 @@ class Table:
         self.close()
 
     # -- writer ----------------------------------------------------------------------------------
+    def slot_writer(self) -> SeqlockSlots:
+        """The native seqlock writer of this table's slots (single writer; shm/_seqlock.pyx)."""
+        if self._seqlock is None:
+            self._seqlock = SeqlockSlots(self.seg.mm, self._seq_index0 * 8, self.stride, self.slots,
+                                         self.dtype.itemsize, _T["updates"] * 8)
+        return self._seqlock
+
     def write(self, i: int, row) -> None:
         """Replace slot i (single writer)."""
-        u = self._u64
-        k = self._seq_index0 + i * self._stride_words
-        s = u[k]
-        u[k] = s + 1            # odd: being written
-        self.rows[i] = row
-        u[k] = s + 2            # even: consistent
-        u[_T["updates"]] += 1
+        stage = self._stage
+        stage[0] = row
+        (self._seqlock or self.slot_writer()).store(i, stage.view(np.uint8))
 
     def span(self, i: int) -> tuple[int, int, int]:
         """Where slot i lives (its sequence word, its row's bytes), for store(). A writer that
@@ -100,22 +109,16 @@ class Table:
 
     def store(self, span: tuple[int, int, int], row_bytes) -> None:
         """Replace a slot with its row already packed in the dtype's layout (single writer):
-        the cheapest write, one memoryview store inside the seqlock."""
-        k, start, end = span
-        u = self._u64
-        s = u[k]
-        u[k] = s + 1            # odd: being written
-        self._mem[start:end] = row_bytes
-        u[k] = s + 2            # even: consistent
-        u[_T["updates"]] += 1
+        the cheapest write, one copy inside the seqlock."""
+        i = (span[0] - self._seq_index0) // self._stride_words
+        (self._seqlock or self.slot_writer()).store(i, row_bytes)
 
     def write_many(self, indices: np.ndarray, rows: np.ndarray) -> None:
-        """Replace several slots at once (distinct indices), vectorized."""
-        seqs = self.seqs
-        seqs[indices] += 1
-        self.rows[indices] = rows
-        seqs[indices] += 1
-        self._u64[_T["updates"]] += len(indices)
+        """Replace several slots at once (distinct indices), one seqlock write each."""
+        indices = np.ascontiguousarray(indices, dtype=np.int64)
+        staged = np.empty(len(indices), self.dtype)
+        staged[:] = rows
+        (self._seqlock or self.slot_writer()).store_many(indices, staged.view(np.uint8))
 
     # -- readers ---------------------------------------------------------------------------------
     def read(self, i: int) -> np.void:

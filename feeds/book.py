@@ -24,35 +24,35 @@ Crossed books are counted once per crossing (ring counter `crossed`, STATUS CROS
 last record of the offending message gets Flag.CROSSED. Checksums: a venue that publishes one
 gives `Venue.extra["book_checksum"](bids, asks, instrument) -> int` (levels best first as
 (price, size) floats); a mismatch is treated like a gap (STATUS CHECKSUM, resync). The hook
-may carry `.from_book(book, depth) -> int | None`, the same value read from the book's sorted
-price/size lists (no tuple per level); None falls back to the hook.
+may carry `.from_book(book, depth) -> int | None`, the same value read from the book's top
+prices and sizes (Book.top_prices/top_sizes: no tuple per level); None falls back to the hook.
+
+The books and the per-frame path are native (feeds/native/book.pyx): `Book` keeps each side in a
+sorted C array, and `BookKeeper` subclasses `KeeperCore`, whose `check()` (and `check_c`, for the
+worker's native lane) runs an in-sequence delta on a synced book in C, rule by rule as
+`_verdict` would, and hands everything else to the slow paths below: verdicts, gaps, resyncs,
+REST snapshot merges, crossed transitions, checksums, truncation.
 """
 from __future__ import annotations
 
-import heapq
 import struct
 import time
-from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Callable
 
 from shm.batch import RecordBatch
 from shm.record import RECORD_SIZE, Flag, Kind, Side, Status
 
+from .native.book import NO_ASK, NO_BID, Book, KeeperCore  # noqa: F401  (NO_*: an empty side)
+
 # side, flags, price, size of one packed RECORD (offsets 29, 30, 32, 40)
 LEVEL = struct.Struct("<29xBHdd16x")
 assert LEVEL.size == RECORD_SIZE
-_unpack_level = struct.Struct("<29xB2xdd").unpack_from     # side, price, size at an offset
-NO_BID = float("-inf")
-NO_ASK = float("inf")
 _FLAGS = struct.Struct("<H")
-_pack_d = struct.Struct("<d").pack_into        # a size in the shm table image (Book.mirror)
-_pack_dd = struct.Struct("<dd").pack_into      # a (price, size) level in it
-_ZERO_LEVEL = bytes(16)
 FLAGS_OFFSET = 30
 
 APPLY, DROP, GAP, RESET = 0, 1, 2, 3
-# Rule.check as small ints for BookKeeper.check's fast path
+# Rule.check as small ints for the C fast path (feeds/native/book.pyx K_*)
 _K_NONE, _K_LOST, _K_RANGE, _K_PREV, _K_INCREMENT, _K_PREV_OPT = range(6)
 _FAST_KIND = {"none": _K_NONE, "lost": _K_LOST, "range": _K_RANGE, "prev": _K_PREV,
               "increment": _K_INCREMENT, "prev_opt": _K_PREV_OPT}
@@ -104,298 +104,6 @@ def rule(name: str) -> Rule:
         raise KeyError(f"unknown book rule {name!r}; known: {', '.join(r for r in RULES if r)}") from None
 
 
-class Book:
-    """One instrument's L2 book: price -> size per side in plain dicts, best prices tracked.
-
-    Why dicts and not a sorted container: a delta touches one or two levels and the hot path
-    only needs "set/delete this level" and "best bid/ask" (crossed check). A dict op is one C
-    call; the best price moves only when a level beats it or the best level is deleted (then
-    one max()/min() over the side). Sorted top-N is computed only when it is read (shm table,
-    checksum, published snapshot), at most once per frame.
-
-    sorted_prices=True (venues whose checksum walks the top levels on every message, or whose
-    book is truncated): each side also keeps its prices in an ascending list (bpx, apx) and
-    their sizes at the same index (bsz, asz), maintained with bisect as levels come and go, so
-    the top N levels are slices instead of a sort and a dict lookup per level, and a deleted
-    best level is replaced in O(1). Code that edits bids/asks directly must call resort().
-
-    A sorted book shown in the shm top-N table (feeds/book_table.py) also keeps that table's
-    slot bytes current as levels come and go (`mirror`, set by the table after a full write):
-    a level deeper than N costs one compare, a level within the top N one small pack (and a
-    byte move when it shifts the levels below it), instead of re-packing N levels per side on
-    every frame. clear(), resort() and a truncation into the top N drop the mirror (the table
-    then writes the slot whole again).
-    """
-
-    __slots__ = ("instrument", "bids", "asks", "best_bid", "best_ask", "last_id", "state", "fresh",
-                 "crossed", "buffer", "requested_ns", "resyncs", "gaps", "after_gap", "checked_ns",
-                 "bpx", "apx", "bsz", "asz", "mirror", "mirror_n", "mirror_asks")
-
-    def __init__(self, instrument: int, sorted_prices: bool = False):
-        self.instrument = instrument
-        self.bids: dict[float, float] = {}
-        self.asks: dict[float, float] = {}
-        self.bpx: list[float] | None = [] if sorted_prices else None   # bid prices, ascending
-        self.apx: list[float] | None = [] if sorted_prices else None   # ask prices, ascending
-        self.bsz: list[float] | None = [] if sorted_prices else None   # sizes of bpx
-        self.asz: list[float] | None = [] if sorted_prices else None   # sizes of apx
-        self.best_bid = NO_BID
-        self.best_ask = NO_ASK
-        self.last_id = -1
-        self.state = WAITING
-        self.fresh = False          # just seeded from REST: the first delta may straddle
-        self.crossed = False
-        self.buffer: list[tuple] = []   # (first, last, prev, levels) held while WAITING
-        self.requested_ns = 0       # when a snapshot was requested (0 = none outstanding)
-        self.resyncs = 0
-        self.gaps = 0
-        self.after_gap = False      # the next sync is a RE-sync (STATUS RESYNC, Flag.RESYNCED)
-        self.checked_ns = None      # last venue checksum verification (None = never)
-        self.mirror = None          # the shm table's image of this book (see _apply_records_mirrored)
-        self.mirror_n = 0           # levels per side in it
-        self.mirror_asks = 0        # byte offset of its asks (bids at 64)
-
-    def clear(self) -> None:
-        self.bids.clear()
-        self.asks.clear()
-        if self.bpx is not None:
-            self.bpx.clear()
-            self.apx.clear()
-            self.bsz.clear()
-            self.asz.clear()
-        self.best_bid = NO_BID
-        self.best_ask = NO_ASK
-        self.crossed = False
-        self.mirror = None
-
-    def resort(self) -> None:
-        """Rebuild the sorted price lists from the dicts (after editing them directly)."""
-        self.mirror = None
-        if self.bpx is not None:
-            self.bpx = sorted(self.bids)
-            self.apx = sorted(self.asks)
-            self.bsz = list(map(self.bids.__getitem__, self.bpx))
-            self.asz = list(map(self.asks.__getitem__, self.apx))
-
-    def apply(self, levels) -> None:
-        """Apply (side, price, size) levels; size 0 deletes (deleting an unknown level is normal)."""
-        bids, asks = self.bids, self.asks
-        for side, price, size in levels:
-            if side == 1:
-                if size:
-                    bids[price] = size
-                else:
-                    bids.pop(price, None)
-            elif size:
-                asks[price] = size
-            else:
-                asks.pop(price, None)
-        self.best_bid = max(bids) if bids else NO_BID
-        self.best_ask = min(asks) if asks else NO_ASK
-        self.resort()
-
-    def apply_records(self, buf, start: int, end: int) -> None:
-        """Apply BOOK records [start, end) of a packed batch (the hot path)."""
-        if self.bpx is not None:
-            return self._apply_records_sorted(buf, start, end)
-        bids, asks = self.bids, self.asks
-        bb, ba = self.best_bid, self.best_ask
-        for off in range(start * RECORD_SIZE, end * RECORD_SIZE, RECORD_SIZE):
-            side, price, size = _unpack_level(buf, off)
-            if side == 1:
-                if size:
-                    bids[price] = size
-                    if price > bb:
-                        bb = price
-                elif bids.pop(price, None) is not None and price == bb:
-                    bb = max(bids) if bids else NO_BID
-            elif size:
-                asks[price] = size
-                if price < ba:
-                    ba = price
-            elif asks.pop(price, None) is not None and price == ba:
-                ba = min(asks) if asks else NO_ASK
-        self.best_bid, self.best_ask = bb, ba
-
-    def _apply_records_sorted(self, buf, start: int, end: int) -> None:
-        """apply_records keeping the sorted price and size lists (bisect finds the index)."""
-        if self.mirror is not None:
-            return self._apply_records_mirrored(buf, start, end)
-        bids, asks = self.bids, self.asks
-        bpx, apx, bsz, asz = self.bpx, self.apx, self.bsz, self.asz
-        bb, ba = self.best_bid, self.best_ask
-        for off in range(start * RECORD_SIZE, end * RECORD_SIZE, RECORD_SIZE):
-            side, price, size = _unpack_level(buf, off)
-            if side == 1:
-                i = bisect_left(bpx, price)
-                if size:
-                    bids[price] = size
-                    if i < len(bpx) and bpx[i] == price:
-                        bsz[i] = size
-                    else:
-                        bpx.insert(i, price)
-                        bsz.insert(i, size)
-                        if price > bb:
-                            bb = price
-                elif bids.pop(price, None) is not None:
-                    del bpx[i], bsz[i]
-                    if price == bb:
-                        bb = bpx[-1] if bpx else NO_BID
-            else:
-                i = bisect_left(apx, price)
-                if size:
-                    asks[price] = size
-                    if i < len(apx) and apx[i] == price:
-                        asz[i] = size
-                    else:
-                        apx.insert(i, price)
-                        asz.insert(i, size)
-                        if price < ba:
-                            ba = price
-                elif asks.pop(price, None) is not None:
-                    del apx[i], asz[i]
-                    if price == ba:
-                        ba = apx[0] if apx else NO_ASK
-        self.best_bid, self.best_ask = bb, ba
-
-    def _apply_records_mirrored(self, buf, start: int, end: int) -> None:
-        """_apply_records_sorted that also edits the table image `mirror`: levels at depth
-        0..n-1 (0 = best) per side as (price, size) doubles, zeros past the side's last level;
-        bids at byte 64, asks at `mirror_asks`. A level's depth: bids len(bpx)-1-i, asks i."""
-        bids, asks = self.bids, self.asks
-        bpx, apx, bsz, asz = self.bpx, self.apx, self.bsz, self.asz
-        bb, ba = self.best_bid, self.best_ask
-        img = self.mirror
-        n = self.mirror_n
-        bend = 64 + 16 * n                  # end of the bids' n levels
-        ab = self.mirror_asks
-        aend = ab + 16 * n
-        for off in range(start * RECORD_SIZE, end * RECORD_SIZE, RECORD_SIZE):
-            side, price, size = _unpack_level(buf, off)
-            if side == 1:
-                i = bisect_left(bpx, price)
-                d = len(bpx) - 1 - i        # depth of the level at i, before the change
-                if size:
-                    bids[price] = size
-                    if i < len(bpx) and bpx[i] == price:
-                        bsz[i] = size
-                        if d < n:
-                            _pack_d(img, 72 + 16 * d, size)
-                    else:
-                        bpx.insert(i, price)
-                        bsz.insert(i, size)
-                        if price > bb:
-                            bb = price
-                        if d + 1 < n:       # the new level's depth: the ones below move down
-                            at = 80 + 16 * d
-                            img[at + 16:bend] = img[at:bend - 16]
-                            _pack_dd(img, at, price, size)
-                elif bids.pop(price, None) is not None:
-                    del bpx[i], bsz[i]
-                    if price == bb:
-                        bb = bpx[-1] if bpx else NO_BID
-                    if d < n:               # the ones below move up, depth n-1 refills
-                        at = 64 + 16 * d
-                        img[at:bend - 16] = img[at + 16:bend]
-                        k = len(bpx) - n
-                        if k >= 0:
-                            _pack_dd(img, bend - 16, bpx[k], bsz[k])
-                        else:
-                            img[bend - 16:bend] = _ZERO_LEVEL
-            else:
-                i = bisect_left(apx, price)
-                if size:
-                    asks[price] = size
-                    if i < len(apx) and apx[i] == price:
-                        asz[i] = size
-                        if i < n:
-                            _pack_d(img, ab + 8 + 16 * i, size)
-                    else:
-                        apx.insert(i, price)
-                        asz.insert(i, size)
-                        if price < ba:
-                            ba = price
-                        if i < n:
-                            at = ab + 16 * i
-                            img[at + 16:aend] = img[at:aend - 16]
-                            _pack_dd(img, at, price, size)
-                elif asks.pop(price, None) is not None:
-                    del apx[i], asz[i]
-                    if price == ba:
-                        ba = apx[0] if apx else NO_ASK
-                    if i < n:
-                        at = ab + 16 * i
-                        img[at:aend - 16] = img[at + 16:aend]
-                        if len(apx) >= n:
-                            _pack_dd(img, aend - 16, apx[n - 1], asz[n - 1])
-                        else:
-                            img[aend - 16:aend] = _ZERO_LEVEL
-        self.best_bid, self.best_ask = bb, ba
-
-    def is_crossed(self) -> bool:
-        return self.best_bid >= self.best_ask
-
-    def best(self) -> tuple[float, float, float, float]:
-        """(bid price, bid size, ask price, ask size); 0.0 for an empty side."""
-        bb, ba = self.best_bid, self.best_ask
-        bid = (bb, self.bids[bb]) if self.bids else (0.0, 0.0)
-        ask = (ba, self.asks[ba]) if self.asks else (0.0, 0.0)
-        return bid + ask
-
-    def top(self, n: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        """The best n levels of each side as (price, size), best first."""
-        if self.bpx is not None:
-            end = -n - 1
-            return (list(zip(self.bpx[-1:end:-1], self.bsz[-1:end:-1])),
-                    list(zip(self.apx[:n], self.asz[:n])))
-        bids, asks = self.bids, self.asks
-        bp, ap = self.top_prices(n)
-        return [(p, bids[p]) for p in bp], [(p, asks[p]) for p in ap]
-
-    def top_sizes(self, n: int) -> tuple[list[float], list[float]]:
-        """The sizes of top_prices(n), in the same order."""
-        if self.bpx is not None:
-            return self.bsz[-1:-n - 1:-1], self.asz[:n]
-        bp, ap = self.top_prices(n)
-        return list(map(self.bids.__getitem__, bp)), list(map(self.asks.__getitem__, ap))
-
-    def top_prices(self, n: int) -> tuple[list[float], list[float]]:
-        """The best n prices of each side, best first (what a checksum walks; no tuples)."""
-        if self.bpx is not None:
-            return self.bpx[-1:-n - 1:-1], self.apx[:n]
-        bids, asks = self.bids, self.asks
-        bp = sorted(bids, reverse=True)[:n] if len(bids) <= 8 * n else heapq.nlargest(n, bids)
-        ap = sorted(asks)[:n] if len(asks) <= 8 * n else heapq.nsmallest(n, asks)
-        return bp, ap
-
-    def sorted_levels(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        """Every level, best first."""
-        return ([(p, self.bids[p]) for p in sorted(self.bids, reverse=True)],
-                [(p, self.asks[p]) for p in sorted(self.asks)])
-
-    def truncate(self, n: int) -> None:
-        """Keep the best n levels per side (venues that stop sending levels out of scope)."""
-        if self.bpx is not None:
-            bids, bpx = self.bids, self.bpx
-            if len(bpx) > n:
-                k = len(bpx) - n
-                for p in bpx[:k]:
-                    del bids[p]
-                del bpx[:k], self.bsz[:k]
-            asks, apx = self.asks, self.apx
-            if len(apx) > n:
-                for p in apx[n:]:
-                    del asks[p]
-                del apx[n:], self.asz[n:]
-            if n < self.mirror_n:
-                self.mirror = None
-            return
-        for side, worst_first in ((self.bids, False), (self.asks, True)):
-            if len(side) > n:
-                for p in sorted(side, reverse=worst_first)[:len(side) - n]:
-                    del side[p]
-
-
 def _or_flags(buf, start: int, end: int, flag: int) -> None:
     """Set a flag on records [start, end) of a packed batch, in place."""
     for i in range(start, end):
@@ -409,13 +117,16 @@ def levels_of(buf, start: int, end: int) -> list[tuple[int, float, float]]:
     return [(side, price, size) for side, _flags, price, size in LEVEL.iter_unpack(mv)]
 
 
-class BookKeeper:
+class BookKeeper(KeeperCore):
     """All books of one worker (one venue). Single-threaded, called once per frame.
 
     writer: the ring writer (STATUS records, published snapshots); counters via ring.add().
     request_snapshot(instrument): called when a book needs rebuilding (the worker fetches the
     REST snapshot and calls `rest_snapshot()`, or rotates the connection for a venue snapshot).
     table: optional feeds.book_table.BookTable, written at most once per frame per instrument.
+
+    From KeeperCore (native): books, book(instrument), check(events, buf) (the per-frame entry:
+    record ranges to hold back, or None), flush_table(ts_recv), dirty, table, depth, overlap.
     """
 
     def __init__(self, rule_name: str, writer=None, ring=None,
@@ -433,8 +144,6 @@ class BookKeeper:
         # book that diverged stays diverged, so a later check still catches it, and the
         # sort + string formatting of 25 levels per message is the costliest part of the path
         self.checksum_interval_ns = checksum_interval_ns
-        self.books: dict[int, Book] = {}
-        self.dirty: set[int] = set()
         self.overlap = False        # a connection rotation is in progress: duplicates expected
         self.clock = clock
         self._batch = RecordBatch(256)
@@ -443,21 +152,13 @@ class BookKeeper:
         # (`hook.from_book(book, depth) -> int`, or None to fall back to the hook): no
         # (price, size) tuples per level per message
         self._checksum_from_book = getattr(checksum, "from_book", None)
-        # books whose top levels are read on every message (checksum, truncation, the shm
-        # top-N table) keep sorted price lists (Book)
-        self._sorted_prices = checksum is not None or self.rule.truncate or table is not None
-        # check()'s in-sync fast path: the rule as a small int, and whether _after_apply has
-        # anything to do beyond the crossed check (truncate, checksum)
-        self._fast = _FAST_KIND[self.rule.check]
+        # the C fast path: the rule as a small int, and whether _after_apply has anything to
+        # do beyond the crossed check (truncate, checksum)
+        self._kind = _FAST_KIND[self.rule.check]
+        self._reset_on_one = self.rule.reset_on_one
         self._plain = not self.rule.truncate and checksum is None
 
     # -- bookkeeping helpers -----------------------------------------------------------------
-    def book(self, instrument: int) -> Book:
-        b = self.books.get(instrument)
-        if b is None:
-            b = self.books[instrument] = Book(instrument, self._sorted_prices)
-        return b
-
     def _status(self, code: Status, instrument: int, a: float = 0.0, b: float = 0.0) -> None:
         if self.writer is not None:
             self.writer.status(code, instrument, a, b)
@@ -466,64 +167,12 @@ class BookKeeper:
         if self.ring is not None:
             self.ring.add(name)
 
-    # -- the per-frame entry point -------------------------------------------------------------
-    def check(self, events, buf) -> list[tuple[int, int]] | None:
-        """Apply a frame's book events; return record ranges [start, end) to hold back (or None).
-
-        `buf` is the decoder's batch buffer; flags of its records may be edited in place
-        (SNAPSHOT for a Bybit u == 1 reset, CROSSED, RESYNCED).
-        """
-        drops = None
-        books = self.books
-        kind = self._fast
-        reset_on_one = self.rule.reset_on_one
-        plain = self._plain
-        for ev in events:
-            inst, start, end, snapshot, first, last, prev, _ = ev
-            b = books.get(inst)
-            if b is None:
-                b = self.book(inst)
-            if not snapshot and b.state == SYNCED:
-                # the common case, a delta in sequence on a synced book: the APPLY outcomes of
-                # _verdict without its call; anything else (DROP, GAP, RESET, fresh) takes it
-                if kind == _K_NONE:
-                    ok = True
-                elif kind == _K_LOST:
-                    ok = prev != LOST
-                elif last >= 0 and not b.fresh:
-                    last_id = b.last_id
-                    ok = False
-                    if last_id >= 0 and not (reset_on_one and last == 1):
-                        k = kind
-                        if k == _K_PREV_OPT:
-                            k = _K_PREV if prev >= 0 else _K_INCREMENT
-                        if k == _K_RANGE:
-                            ok = last_id < last and first <= last_id + 1
-                        elif k == _K_PREV:
-                            ok = prev == last_id
-                        else:
-                            ok = last == last_id + 1
-                        if ok:
-                            b.last_id = last
-                else:
-                    ok = False
-                if ok:
-                    b.apply_records(buf, start, end)
-                    if not plain or b.crossed or b.best_bid >= b.best_ask:
-                        self._after_apply(b, ev, buf)
-                    elif self.table is not None:
-                        self.dirty.add(inst)
-                    continue
-            if self.apply_event(b, ev, buf):
-                if drops is None:
-                    drops = []
-                drops.append((start, end))
-        return drops
-
+    # -- the slow paths of the per-frame entry (KeeperCore.check) -------------------------------
     def apply_event(self, b: Book, ev, buf) -> bool:
         """The general path for one event (check() takes it for everything but an in-sequence
         delta on a synced book): the venue rule's verdict, then apply, reset, resync or hold.
-        True when the event's records must be held back."""
+        True when the event's records must be held back. From the C path, `buf` is a
+        memoryview of the batch (flags are edited through it)."""
         resync = ev.snapshot and b.after_gap and b.state == WAITING
         verdict = self._verdict(b, ev)
         if verdict == APPLY:
@@ -623,7 +272,7 @@ class BookKeeper:
                 _or_flags(buf, ev.end - 1, ev.end, Flag.CROSSED)
         b.crossed = crossed
         if self.table is not None:
-            self.dirty.add(b.instrument)
+            self.touch(b)
 
     def _local_checksum(self, b: Book) -> int:
         """The venue checksum of our book (the hook's fast variant when it has one)."""
@@ -668,7 +317,7 @@ class BookKeeper:
         b.clear()
         b.buffer.clear()
         b.requested_ns = 0
-        self.dirty.add(b.instrument)
+        self.touch(b)
 
     def resync(self, instrument: int) -> None:
         """Rebuild a book that a frame could not be applied to whole (the worker skipped the
@@ -757,7 +406,7 @@ class BookKeeper:
             b.truncate(self.depth)
         self.publish_book(b, cur, ts_recv, Flag.SNAPSHOT | (Flag.RESYNCED if resync else 0))
         b.crossed = b.is_crossed()
-        self.dirty.add(instrument)
+        self.touch(b)
         self.flush_table(ts_recv)
         return True
 
@@ -776,16 +425,3 @@ class BookKeeper:
         if out.n:
             out.mark_last()
             self.writer.publish_buffer(out.buf, out.n)
-
-    # -- shm top-N table ---------------------------------------------------------------------------
-    def flush_table(self, ts_recv: int = 0) -> None:
-        """Write each instrument touched by this frame into the top-N table once."""
-        dirty = self.dirty
-        if not dirty:
-            return
-        table = self.table
-        if table is not None:
-            books = self.books
-            for i in dirty:
-                table.update(books[i], self.depth, ts_recv)
-        dirty.clear()

@@ -5,39 +5,24 @@ instrument's book in O(1) with `BookTable.attach(name).read(id)` and never block
 The keeper writes a slot at most once per websocket frame per instrument (feeds/book.py
 flush_table), after every book message of that frame was applied.
 
-Writing is cheap because the slot's bytes are kept ready: the writer holds a private image of
-each slot, and a sorted book edits its image level by level as deltas arrive (Book.mirror:
-nothing for a level deeper than N, one small pack for a level within the top N). A frame then
-costs the 64-byte header and one memoryview store of the image between the seqlock's two
-sequence writes (the protocol of shm/table.py), so readers see a slot whole or retry.
+Writing is native (feeds/native/book.pyx BookSlotWriter): the slot is packed in C straight
+from the book's level arrays, then stored in one copy between the seqlock's two sequence
+writes (shm/_seqlock.pxd, the protocol of shm/table.py), so readers see a slot whole or retry.
 """
 from __future__ import annotations
 
 import logging
-import struct
 
 import numpy as np
 
 from shm.table import Table
 
+from .native.book import SLOT_CROSSED as CROSSED, SLOT_SYNCED as SYNCED, BookSlotWriter
+
 DEFAULT_DEPTH = 20
 DEFAULT_SLOTS = 4096
-SYNCED = 1          # `state` bits
-CROSSED = 2
 
 log = logging.getLogger("tickring.book_table")
-
-
-class _Slot:
-    """update()'s staging image of one instrument's slot, for `n` levels per side, and where
-    the slot lives (Table.span)."""
-
-    __slots__ = ("img", "n", "span")
-
-    def __init__(self, size: int, n: int, span: tuple[int, int, int]):
-        self.img = bytearray(size)
-        self.n = n
-        self.span = span
 
 
 def book_dtype(depth: int = DEFAULT_DEPTH) -> np.dtype:
@@ -60,22 +45,10 @@ class BookTable:
         self.depth = table.dtype["bids"].shape[0]
         self._row = np.zeros(1, table.dtype)
         self._warned = False
-        # update() keeps, per instrument, the slot's bytes (a staging image, see the module
-        # docstring) and stores it into the shm slot with one memoryview store inside the
-        # seqlock (no numpy row assignment). Only for the exact book_dtype layout; anything
-        # else takes the field-by-field numpy path.
+        # the native writer takes the exact book_dtype layout; anything else takes the
+        # field-by-field numpy path
         self._fast = table.dtype == book_dtype(self.depth)
-        if self._fast:
-            d = self.depth
-            self._slots_state: dict[int, _Slot] = {}
-            self._head = struct.Struct("<IHHIIqqdddd").pack_into
-            # pack_into of k levels (2k doubles), k = 0..depth
-            self._levels = [struct.Struct(f"<{2 * k}d").pack_into for k in range(d + 1)]
-            self._zeros = [0.0] * (2 * d)
-            self._zero_bytes = bytes(16 * d)
-            self._size = table.dtype.itemsize
-            self._asks_at = 64 + 16 * d        # byte offsets: header, bids, asks
-            self._store = table.store           # the image into the slot, in the seqlock
+        self._writer: BookSlotWriter | None = None
 
     @classmethod
     def create(cls, name: str, depth: int = DEFAULT_DEPTH, slots: int = DEFAULT_SLOTS,
@@ -86,36 +59,27 @@ class BookTable:
     def attach(cls, name: str) -> "BookTable":
         return cls(Table.attach(name))
 
+    def book_writer(self) -> BookSlotWriter:
+        """The native writer of this table's slots (the keeper's flush calls it from C)."""
+        if self._writer is None:
+            self._writer = BookSlotWriter(self.table.slot_writer(), self.depth, self._warn_slots)
+        return self._writer
+
+    def _warn_slots(self, instrument: int) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("book table %s has %d slots; instrument %d (and higher) not shown",
+                        self.name, self.table.slots, instrument)
+
     def update(self, book, depth: int, ts_recv: int = 0) -> None:
         """Write one feeds.book.Book into its slot (its instrument id)."""
+        if self._fast:
+            (self._writer or self.book_writer()).update(book, depth, ts_recv)
+            return
         i = book.instrument
         n = depth if depth < self.depth else self.depth
-        st = self._slots_state.get(i) if self._fast else None
-        if st is not None and book.mirror is st.img and st.n == n:
-            # the common case: the book kept the image's levels current (Book.mirror); only
-            # the header is packed, then the image goes into the slot in one store
-            img = st.img
-            bpx, apx = book.bpx, book.apx
-            nb = len(bpx)
-            if nb > n:
-                nb = n
-            na = len(apx)
-            if na > n:
-                na = n
-            self._head(img, 0, i, nb, na,
-                       (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0), 0,
-                       ts_recv, book.last_id, bpx[-1] if nb else 0.0, book.bsz[-1] if nb else 0.0,
-                       apx[0] if na else 0.0, book.asz[0] if na else 0.0)
-            self._store(st.span, img)
-            return
         if i >= self.table.slots:
-            if not self._warned:
-                self._warned = True
-                log.warning("book table %s has %d slots; instrument %d (and higher) not shown",
-                            self.name, self.table.slots, i)
-            return
-        if self._fast:
-            self._update_fast(book, i, n, ts_recv)
+            self._warn_slots(i)
             return
         bids, asks = book.top(n)
         r = self._row
@@ -136,57 +100,6 @@ class BookTable:
         r["bid_price"], r["bid_size"] = bids[0] if bids else (0.0, 0.0)
         r["ask_price"], r["ask_size"] = asks[0] if asks else (0.0, 0.0)
         self.table.write(i, r[0])
-
-    def _update_fast(self, book, i: int, n: int, ts_recv: int) -> None:
-        """update() through the instrument's staging image when the book has no current
-        mirror (first write, a cleared or resorted book, a plain dict book): the top n are
-        packed whole, a sorted book gets the image as its mirror (it then keeps the levels
-        current itself, level by level); then the header, and one store into the slot."""
-        st = self._slots_state.get(i)
-        if st is None or st.n != n:
-            st = self._slots_state[i] = _Slot(self._size, n, self.table.span(i))
-        img = st.img
-        bpx = book.bpx
-        if bpx is None:                       # plain dict book: no mirror
-            bp, ap = book.top_prices(n)
-            bs = list(map(book.bids.__getitem__, bp))
-            az = list(map(book.asks.__getitem__, ap))
-            nb, na = len(bp), len(ap)
-            self._side(img, 64, bp, bs, nb, n)
-            self._side(img, self._asks_at, ap, az, na, n)
-            bid = (bp[0], bs[0]) if nb else (0.0, 0.0)
-            ask = (ap[0], az[0]) if na else (0.0, 0.0)
-        else:
-            bsz, apx, asz = book.bsz, book.apx, book.asz
-            nb = len(bpx)
-            if nb > n:
-                nb = n
-            na = len(apx)
-            if na > n:
-                na = n
-            if book.mirror is not img:        # first write, or the book was cleared/resorted
-                end = -nb - 1
-                self._side(img, 64, bpx[-1:end:-1], bsz[-1:end:-1], nb, n)
-                self._side(img, self._asks_at, apx[:na], asz[:na], na, n)
-                book.mirror, book.mirror_n, book.mirror_asks = img, n, self._asks_at
-            bid = (bpx[-1], bsz[-1]) if nb else (0.0, 0.0)
-            ask = (apx[0], asz[0]) if na else (0.0, 0.0)
-        # the header last: it raises (an update id of the wrong type) before the slot is touched
-        self._head(img, 0, i, nb, na,
-                   (SYNCED if book.state == 0 else 0) | (CROSSED if book.crossed else 0), 0,
-                   ts_recv, book.last_id, bid[0], bid[1], ask[0], ask[1])
-        self._store(st.span, img)
-
-    def _side(self, img, at: int, px: list, sz: list, count: int, n: int) -> None:
-        """Pack one side's top `count` levels (price, size interleaved) at byte `at` of the
-        image and zero its levels count..n-1 (a dropped mirror may have left any there)."""
-        if count:
-            flat = self._zeros[:2 * count]
-            flat[0::2] = px
-            flat[1::2] = sz
-            self._levels[count](img, at, *flat)
-        if count < n:
-            img[at + 16 * count:at + 16 * n] = self._zero_bytes[:16 * (n - count)]
 
     def read(self, instrument: int) -> np.void:
         """A consistent copy of one instrument's slot."""

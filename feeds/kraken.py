@@ -106,8 +106,9 @@ def _field_texts(values: list, decimals: int) -> list:
 
 
 def _checksum_from_book(book, depth: int) -> int:
-    """book_checksum from the keeper's Book (its sorted price/size lists when it keeps them):
-    the same string as kraken_checksum(asks, bids, ...) over its top levels."""
+    """book_checksum from the keeper's Book (its top prices and sizes, read off the native
+    book's sorted arrays): the same string as kraken_checksum(asks, bids, ...) over its top
+    levels."""
     pd, qd = _INST_PRECISION.get(book.instrument, (8, 8))
     n = min(depth, KRAKEN_LEVELS)
     bp, ap = book.top_prices(n)

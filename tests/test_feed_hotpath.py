@@ -1,10 +1,12 @@
 """The feed hot path's shortcuts give exactly what the plain code gives.
 
 - the checksum hooks' fast variants (`book_checksum.from_book`) against the hooks themselves;
-- BookKeeper.check's in-sync fast path against the full _verdict path, rule by rule;
+- BookKeeper.check's in-sync fast path (C) against the full _verdict path, rule by rule, and
+  check_c (the native lane's entry) against check;
 - RecordBatch.reserve and the inline LAST byte against add()/mark_last();
-- the book table's slot images (Book.mirror, edited level by level) against a whole re-pack,
-  after random deltas and after every recorded simulator frame, and seen whole by a reader.
+- the native Book against a dict model of a book;
+- the native table slot writer against the field-by-field numpy one, after random deltas and
+  after every recorded simulator frame, and seen whole by a reader.
 """
 from __future__ import annotations
 
@@ -15,31 +17,30 @@ import pytest
 
 import feeds
 from feeds import bitget, kraken
-from feeds.book import RULES, Book, BookKeeper
+from feeds.book import NO_ASK, NO_BID, RULES, Book, BookKeeper
 from feeds.decoder import BookEvent
 from shm.batch import LAST, LAST_BYTE_FROM_END, RecordBatch, pack_level
 from shm.record import Flag, Kind, Side
 
 
-def _random_book(rnd: random.Random, n_bids: int, n_asks: int, sorted_prices: bool = False,
-                 instrument: int = 1) -> Book:
-    b = Book(instrument, sorted_prices)
+def _random_book(rnd: random.Random, n_bids: int, n_asks: int, instrument: int = 1) -> Book:
+    b = Book(instrument)
     mid = 100.0
-    for i in range(n_bids):
-        b.bids[round(mid - 0.01 * (i + 1) - rnd.randrange(3) * 0.001, 3)] = round(rnd.uniform(0.001, 9), 5)
-    for i in range(n_asks):
-        b.asks[round(mid + 0.01 * (i + 1) + rnd.randrange(3) * 0.001, 3)] = round(rnd.uniform(0.001, 9), 5)
-    b.resort()
+    levels = [(1, round(mid - 0.01 * (i + 1) - rnd.randrange(3) * 0.001, 3), round(rnd.uniform(0.001, 9), 5))
+              for i in range(n_bids)]
+    levels += [(2, round(mid + 0.01 * (i + 1) + rnd.randrange(3) * 0.001, 3), round(rnd.uniform(0.001, 9), 5))
+               for i in range(n_asks)]
+    rnd.shuffle(levels)
+    b.apply(levels)
     return b
 
 
-@pytest.mark.parametrize("sorted_prices", [False, True])
 @pytest.mark.parametrize("n_bids,n_asks", [(0, 0), (3, 0), (0, 4), (12, 7), (30, 30), (25, 40)])
-def test_kraken_fast_checksum_equals_hook(n_bids, n_asks, sorted_prices):
+def test_kraken_fast_checksum_equals_hook(n_bids, n_asks):
     rnd = random.Random(n_bids * 100 + n_asks)
     kraken._INST_PRECISION[1] = (3, 5)
     for depth in (25, 25, 6):
-        b = _random_book(rnd, n_bids, n_asks, sorted_prices)
+        b = _random_book(rnd, n_bids, n_asks)
         bids, asks = b.top(depth)
         want = kraken.book_checksum(bids, asks, 1)
         assert kraken.book_checksum.from_book(b, depth) == want
@@ -53,11 +54,10 @@ def _bitget_strings(b: Book) -> tuple[list, list, list, list]:
     return (bpx, [f"{p:.4f}:{b.bids[p]:.6f}" for p in bpx], apx, [f"{p:.4f}:{b.asks[p]:.6f}" for p in apx])
 
 
-@pytest.mark.parametrize("sorted_prices", [False, True])
 @pytest.mark.parametrize("n_bids,n_asks", [(0, 0), (5, 0), (0, 5), (30, 20), (20, 30), (25, 25)])
-def test_bitget_fast_checksum_equals_hook(n_bids, n_asks, sorted_prices):
+def test_bitget_fast_checksum_equals_hook(n_bids, n_asks):
     rnd = random.Random(n_bids * 100 + n_asks)
-    b = _random_book(rnd, n_bids, n_asks, sorted_prices, instrument=7)
+    b = _random_book(rnd, n_bids, n_asks, instrument=7)
     bitget.LEVEL_STRINGS[7] = _bitget_strings(b)
     bids, asks = b.top(25)
     bp, _ = b.top_prices(25)
@@ -135,12 +135,18 @@ def _events(rnd: random.Random, rule_name: str, n: int):
     return out
 
 
+def _via_c(keeper, ev, buf):
+    """BookKeeper.check through check_c, the native lane's entry (slow path events and buffer
+    made from the C structs)."""
+    return keeper._check_via_c([ev], buf)
+
+
 @pytest.mark.parametrize("rule_name", sorted(r for r in RULES if r))
 def test_keeper_fast_path_matches_general_path(rule_name):
     rnd = random.Random(rule_name)
     stream = _events(rnd, "lost" if RULES[rule_name].check == "lost" else rule_name, 400)
     results = []
-    for fast in (True, False):
+    for fast in (True, False, _via_c):
         w = _Writer()
         keeper = BookKeeper(rule_name, writer=w, clock=lambda: 1)
         seen = []
@@ -152,12 +158,15 @@ def test_keeper_fast_path_matches_general_path(rule_name):
             if keeper.rule.seed == "rest" and snap:
                 keeper.rest_snapshot(1, last, [], [])
                 continue
-            drops = keeper.check([ev], batch.buf) if fast else _general(keeper, ev, batch.buf)
+            if fast is _via_c:
+                drops = _via_c(keeper, ev, batch.buf)
+            else:
+                drops = keeper.check([ev], batch.buf) if fast else _general(keeper, ev, batch.buf)
             b = keeper.books[1]
             seen.append((drops, bytes(batch.buf[:batch.n * 64]), sorted(b.bids.items()),
                          sorted(b.asks.items()), b.last_id, b.state, b.crossed, b.fresh))
         results.append((seen, w.status_calls, keeper.gaps, keeper.crossings))
-    assert results[0] == results[1]
+    assert results[0] == results[1] == results[2]
     assert any(s[0] is None for s in results[0][0])          # the stream exercised applies ...
     assert results[0][2] > 0 or rule_name in ("kraken", "") # ... and gaps where a rule has them
 
@@ -218,52 +227,86 @@ def test_decoders_grow_their_batch_for_big_messages(venue):
     assert (ev.start, ev.end) == (0, 3000) and type(ev) is BookEvent
 
 
-def test_sorted_price_books_match_plain_books():
-    """Book(sorted_prices=True) keeps its price lists equal to sorted(dict) through inserts,
-    updates, deletes of the best levels, truncation, clear() and apply()."""
+class _DictBook:
+    """A book as dicts, the plain model the native Book must match."""
+
+    def __init__(self):
+        self.bids, self.asks = {}, {}
+
+    def apply(self, levels):
+        for side, price, size in levels:
+            d = self.bids if side == 1 else self.asks
+            if size:
+                d[price] = size
+            else:
+                d.pop(price, None)
+
+    def truncate(self, n):
+        self.bids = dict(sorted(self.bids.items(), reverse=True)[:n])
+        self.asks = dict(sorted(self.asks.items())[:n])
+
+    def top(self, n):
+        return sorted(self.bids.items(), reverse=True)[:n], sorted(self.asks.items())[:n]
+
+
+def test_native_book_matches_a_dict_book():
+    """Book (sorted C arrays) keeps what a dict book keeps through inserts, updates, deletes of
+    the best levels and of unknown levels, truncation, clear() and apply(); best prices, top(n),
+    top_prices/top_sizes, best() and sorted_levels() read it best first."""
     rnd = random.Random(11)
-    plain, tracked = Book(1), Book(1, sorted_prices=True)
-    for step in range(600):
+    model, b = _DictBook(), Book(1)
+    for step in range(3000):
         batch = RecordBatch(8)
-        for _ in range(rnd.randrange(1, 5)):
+        levels = []
+        for _ in range(rnd.randrange(1, 6)):
             side = rnd.choice((1, 2))
+            px = b.top_prices(1 << 30)[side - 1]       # best first
             if rnd.random() < 0.3:               # delete an existing (often the best) level
-                px = tracked.bpx if side == 1 else tracked.apx
-                price = (px[-1] if side == 1 else px[0]) if px and rnd.random() < 0.6 else \
-                    round(rnd.uniform(99, 101), 2)
+                price = px[0] if px and rnd.random() < 0.6 else round(rnd.uniform(99, 101), 2)
                 size = 0.0
             else:
                 price = round(rnd.uniform(99, 100.2) if side == 1 else rnd.uniform(99.8, 101), 2)
                 size = round(rnd.uniform(0.1, 3), 2)
             batch.add(Kind.BOOK, 1, 0, 0, side, 0, price, size, 0)
-        for b in (plain, tracked):
-            b.apply_records(batch.buf, 0, batch.n)
+            levels.append((side, price, size))
+        b.apply_records(batch.buf, 0, batch.n)
+        model.apply(levels)
         if step % 50 == 7:
-            for b in (plain, tracked):
-                b.truncate(10)
-        if step == 300:
-            for b in (plain, tracked):
-                b.clear()
-                b.apply([(1, 99.5, 1.0), (2, 100.5, 2.0), (1, 99.4, 0.0)])
-        assert tracked.bpx == sorted(tracked.bids) and tracked.apx == sorted(tracked.asks)
-        assert tracked.bsz == [tracked.bids[p] for p in tracked.bpx]
-        assert tracked.asz == [tracked.asks[p] for p in tracked.apx]
-        assert plain.top_sizes(9) == tracked.top_sizes(9)
-        assert (plain.bids, plain.asks) == (tracked.bids, tracked.asks)
-        assert (plain.best_bid, plain.best_ask) == (tracked.best_bid, tracked.best_ask)
-        assert plain.top(7) == tracked.top(7) and plain.top_prices(30) == tracked.top_prices(30)
+            n = rnd.choice((0, 3, 10))
+            b.truncate(n)
+            model.truncate(n)
+        if step % 700 == 300:
+            b.clear()
+            model = _DictBook()
+            lv = [(1, 99.5, 1.0), (2, 100.5, 2.0), (1, 99.4, 0.0), (2, 100.5, 3.0)]
+            b.apply(lv)
+            model.apply(lv)
+        bids, asks = model.top(1 << 30)
+        assert b.sorted_levels() == (bids, asks) and (b.bids, b.asks) == (model.bids, model.asks)
+        assert (b.best_bid, b.best_ask) == (bids[0][0] if bids else NO_BID, asks[0][0] if asks else NO_ASK)
+        assert b.best() == (bids[0] if bids else (0.0, 0.0)) + (asks[0] if asks else (0.0, 0.0))
+        assert b.is_crossed() == (b.best_bid >= b.best_ask)
+        for n in (0, 1, 7, 30):
+            assert b.top(n) == (bids[:n], asks[:n])
+            assert b.top_prices(n) == ([p for p, _ in bids[:n]], [p for p, _ in asks[:n]])
+            assert b.top_sizes(n) == ([s for _, s in bids[:n]], [s for _, s in asks[:n]])
+        assert len(b) == len(bids) + len(asks)
 
 
-@pytest.mark.parametrize("venue", ["kraken", "bitget"])
-def test_checksum_keepers_use_sorted_books(venue):
-    v = feeds.venue(venue)
-    keeper = BookKeeper(v.book_rule, depth=v.book_depth, checksum=v.extra["book_checksum"])
-    assert keeper.book(3).bpx == [] and BookKeeper("binance_spot").book(3).bpx is None
+def test_book_keeps_an_odd_update_id_for_python():
+    """A malformed frame's id ("123", 1.5) is kept as given (the slow path compares it as it
+    always did, resync() resets it); a plain int goes back to C."""
+    b = Book(4)
+    assert b.last_id == -1 and b.state == 1 and b.buffer == [] and b.checked_ns is None
+    for odd in ("123", 1.5, 1 << 70, True):
+        b.last_id = odd
+        assert b.last_id is odd
+    b.last_id = 77
+    assert b.last_id == 77 and type(b.last_id) is int
 
 
-@pytest.mark.parametrize("sorted_prices", [False, True])
-def test_book_table_fast_update_equals_numpy_update(shm_names, sorted_prices):
-    """BookTable.update's image path writes the same slot bytes as the field-by-field one."""
+def test_book_table_fast_update_equals_numpy_update(shm_names):
+    """BookTable.update's native path writes the same slot bytes as the field-by-field one."""
     from feeds.book_table import BookTable
     table = BookTable.create(shm_names("book"), depth=5, slots=16)
     try:
@@ -273,10 +316,6 @@ def test_book_table_fast_update_equals_numpy_update(shm_names, sorted_prices):
                                                       (9, 2, 0, False, 5), (9, 9, 1, False, 3),
                                                       (1, 0, 0, False, 5)]:
             b = _random_book(rnd, n_bids, n_asks)
-            if sorted_prices:
-                b.bpx = []
-                b.apx = []
-                b.resort()
             b.state, b.crossed, b.last_id = state, crossed, rnd.randrange(-1, 1 << 40)
             table.update(b, depth, 1_700_000_000_000_000_123)
             fast = table.read(1).tobytes()
@@ -305,26 +344,25 @@ def _ref_bytes(ref, b: Book, depth: int, ts: int) -> bytes:
 
 
 @pytest.mark.parametrize("depth", [5, 3])
-def test_book_table_image_follows_random_deltas(shm_names, depth):
-    """A sorted book's table image (Book.mirror), edited level by level, stays equal to a
-    whole re-pack: inserts and deletes at the best levels, sides shorter than the depth,
-    several levels of one price in a batch, truncation, clear() and apply()."""
+def test_book_table_slot_follows_random_deltas(shm_names, depth):
+    """The native slot writer gives the numpy re-pack's bytes after every change: inserts and
+    deletes at the best levels, sides shorter than the depth, several levels of one price in a
+    batch, truncation, clear() and apply()."""
     from feeds.book_table import BookTable
     table = BookTable.create(shm_names("img"), depth=5, slots=8)
     ref = BookTable.create(shm_names("ref"), depth=5, slots=8)
     ref._fast = False
     try:
         rnd = random.Random(depth)
-        b = Book(3, sorted_prices=True)
-        mirrored = 0
+        b = Book(3)
         for step in range(1500):
             batch = RecordBatch(8)
             for _ in range(rnd.randrange(1, 6)):
                 side = rnd.choice((1, 2))
-                px = b.bpx if side == 1 else b.apx
+                px = b.top_prices(1 << 30)[side - 1]
                 r = rnd.random()
                 if r < 0.35 and px:                 # delete, often the best level
-                    price = (px[-1] if side == 1 else px[0]) if rnd.random() < 0.5 else rnd.choice(px)
+                    price = px[0] if rnd.random() < 0.5 else rnd.choice(px)
                     size = 0.0
                 elif r < 0.45:                      # delete a level that is not there
                     price, size = round(rnd.uniform(90, 110), 2), 0.0
@@ -332,7 +370,6 @@ def test_book_table_image_follows_random_deltas(shm_names, depth):
                     price = round(rnd.uniform(99, 100) if side == 1 else rnd.uniform(100.01, 101), 1)
                     size = round(rnd.uniform(0.1, 3), 2)
                 batch.add(Kind.BOOK, 3, 0, 0, side, 0, price, size, 0)
-            mirrored += b.mirror is not None
             b.apply_records(batch.buf, 0, batch.n)
             if step % 97 == 5:
                 b.truncate(rnd.choice((2, 4, 25)))
@@ -343,7 +380,6 @@ def test_book_table_image_follows_random_deltas(shm_names, depth):
             b.crossed = b.is_crossed()
             table.update(b, depth, step)
             assert table.read(3).tobytes() == _ref_bytes(ref, b, depth, step), step
-        assert mirrored > 1400                      # the level-by-level path did the work
     finally:
         table.close()
         ref.close()
@@ -395,7 +431,6 @@ def test_book_table_equals_keeper_books_after_recorded_frames(shm_names, venue):
                 checked += 1
         assert w.ring.word("decode_errors") == 0 and w.ring.word("gaps") == 0
         assert checked > 1000 and all(b.state == 0 for b in w.keeper.books.values())
-        assert all(b.mirror is not None for b in w.keeper.books.values())
     finally:
         ref.close()
         w.writer.close()
@@ -433,7 +468,7 @@ def test_book_table_readers_never_see_a_torn_slot(shm_names):
     stop, bad, reads = ctx.Event(), ctx.Value("q", -1), ctx.Value("q", -1)
     proc = ctx.Process(target=_read_slots, args=(name, 2, stop, bad, reads))
     try:
-        b = Book(2, sorted_prices=True)
+        b = Book(2)
         rnd = random.Random(3)
         prices = {1: [99.0, 98.0, 97.0, 96.0, 95.0, 94.0], 2: [101.0, 102.0, 103.0, 104.0, 105.0, 106.0]}
         b.last_id = 0
@@ -441,16 +476,15 @@ def test_book_table_readers_never_see_a_torn_slot(shm_names):
         proc.start()
         for step in range(1, 6000):
             batch = RecordBatch(16)
+            book_bids, book_asks = b.bids, b.asks
             for side, px in prices.items():
                 for p in px:
-                    present = p in (b.bids if side == 1 else b.asks)
+                    present = p in (book_bids if side == 1 else book_asks)
                     keep = rnd.random() < 0.9 if present else rnd.random() < 0.3
                     batch.add(Kind.BOOK, 2, 0, 0, side, 0, p, float(step) if keep else 0.0, step)
             b.apply_records(batch.buf, 0, batch.n)
             b.last_id = step
             table.update(b, 5, step)
-            if step == 3000:
-                assert b.mirror is not None
     finally:
         stop.set()
         if proc.pid is not None:

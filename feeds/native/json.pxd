@@ -65,3 +65,8 @@ cdef extern from "vendor/yyjson.h" nogil:
     size_t yyjson_obj_size(yyjson_val *obj)
     yyjson_val *yyjson_obj_getn(yyjson_val *obj, const char *key, size_t key_len)
     yyjson_val *yyjson_obj_get(yyjson_val *obj, const char *key)
+
+    # unchecked accessors, for a caller that has checked the type (a key of an object is a string)
+    yyjson_val *unsafe_yyjson_get_first(yyjson_val *ctn)   # a container's first child (object: first key)
+    const char *unsafe_yyjson_get_str(yyjson_val *val)
+    size_t unsafe_yyjson_get_len(yyjson_val *val)          # string bytes / array elements / object pairs

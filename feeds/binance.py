@@ -1,4 +1,5 @@
-"""Binance spot: the venue declaration and the pure decoder of its market-data streams.
+"""Binance spot: the venue declaration, and the rules of its market-data decoder (BinanceDecoder,
+compiled: feeds/native/binance.pyx implements what this docstring says).
 
 Wire format (binance-spot-api-docs, web-socket-streams.md): JSON text frames, either the raw
 payload (/ws) or the combined-stream wrapper {"stream": "<name>", "data": <payload>} (/stream).
@@ -18,129 +19,11 @@ Decoded:
 """
 from __future__ import annotations
 
-from orjson import dumps, loads
+from orjson import dumps
 
-from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
-
-from .decoder import BookEvent, DecodeError, Decoder
+from .native.binance import BinanceDecoder
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, BUY, MALFORMED, MS, QUOTE, SELL, SNAPSHOT, TNEW, TRADE, fail,
-                   filter_value, pack_book, rest_json, rest_levels)
-
-
-class BinanceDecoder(Decoder):
-    """Binance spot market-data frames -> records (see the module docstring)."""
-
-    venue = "binance"
-    market = "spot"
-    has_prev = False          # USD-M depth diffs carry pu (previous final update id)
-
-    def feed(self, frame: bytes, ts_recv: int) -> None:
-        out = self.out
-        n0 = out.n
-        nb0 = len(self.book_events)
-        try:
-            msg = loads(frame)
-            if type(msg) is list:          # array streams (e.g. "!forceOrder@arr" style)
-                for m in msg:
-                    self._payload(m, None, ts_recv)
-            else:
-                data = msg.get("data")
-                if data is not None and "stream" in msg:
-                    stream = msg["stream"]
-                    if type(data) is list:
-                        for m in data:
-                            self._payload(m, stream, ts_recv)
-                    else:
-                        self._payload(data, stream, ts_recv)
-                else:
-                    self._payload(msg, None, ts_recv)
-        except MALFORMED as e:
-            raise fail(self, n0, nb0, self.venue, e) from None
-        n = out.n
-        if n > n0:
-            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
-
-    def _payload(self, d: dict, stream: str | None, ts_recv: int) -> None:
-        # records are packed inline (shm/batch.py): RecordBatch.add() per record is a call too many
-        e = d.get("e")
-        if e == "trade" or e == "aggTrade":
-            s = d["s"]
-            inst = self._ids.get(s) or self._inst(s)
-            out = self.out
-            n = out.n
-            pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, int(d["T"]) * MS,
-                       ts_recv, inst, TRADE, SELL if d["m"] else BUY, 0, float(d["p"]),
-                       float(d["q"]), 0.0, d["t"] if e == "trade" else d["a"])
-            out.n = n + 1
-        elif e == "depthUpdate":
-            self._depth(d, stream, ts_recv)
-        elif e is None:
-            if "u" in d and "b" in d and "A" in d:            # spot bookTicker: no "e"
-                s = d["s"]
-                inst = self._ids.get(s) or self._inst(s)
-                out = self.out
-                n = out.n
-                pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0,
-                           int(d.get("E", 0)) * MS, ts_recv, inst, QUOTE, 0, 0,
-                           float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]))
-                out.n = n + 1
-            elif "lastUpdateId" in d:                       # spot partial depth: no "e"
-                self._partial(d, stream, ts_recv)
-            elif "result" in d or "code" in d:              # SUBSCRIBE ack / error
-                return
-            else:
-                raise DecodeError(f"{self.venue}: unrecognised message (keys {sorted(d)[:8]})")
-        elif e == "bookTicker":
-            self._book_ticker(d, ts_recv)
-        elif e == "serverShutdown":
-            self.notices.append("shutdown")
-        else:
-            self._other(e, d, ts_recv)
-
-    def _other(self, e: str, d: dict, ts_recv: int) -> None:
-        """Event types this venue does not decode (klines, tickers, ...): nothing."""
-
-    def _book_ticker(self, d: dict, ts_recv: int) -> None:
-        s = d["s"]
-        inst = self._ids.get(s) or self._inst(s)
-        out = self.out
-        n = out.n
-        pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, int(d.get("E", 0)) * MS,
-                   ts_recv, inst, QUOTE, 0, 0, float(d["b"]), float(d["B"]), float(d["a"]),
-                   float(d["A"]))
-        out.n = n + 1
-
-    def _depth(self, d: dict, stream: str | None, ts_recv: int) -> None:
-        out = self.out
-        s = d["s"]
-        inst = self._ids.get(s) or self._inst(s)
-        ts = int(d["E"]) * MS
-        u = d["u"]
-        bids = d["b"]
-        asks = d["a"]
-        start = out.n
-        k = len(bids) + len(asks)
-        buf = out.buf if start + k <= out.cap else out.reserve(k)
-        off = start << 6
-        for lv in bids:
-            pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, BID, 0, float(lv[0]), float(lv[1]), 0.0, u)
-            off += 64
-        for lv in asks:
-            pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, ASK, 0, float(lv[0]), float(lv[1]), 0.0, u)
-            off += 64
-        end = out.n = off >> 6
-        self.book_events.append(TNEW(BookEvent, (inst, start, end, False, d["U"], u,
-                                                 d["pu"] if self.has_prev else -1, None)))
-
-    def _partial(self, d: dict, stream: str | None, ts_recv: int) -> None:
-        if stream is None:
-            raise DecodeError(f"{self.venue}: partial depth without a stream name (use /stream)")
-        out = self.out
-        inst = self._inst(stream.split("@", 1)[0].upper())
-        u = d["lastUpdateId"]
-        start = pack_book(out, d["bids"], d["asks"], inst, 0, ts_recv, SNAPSHOT, u)
-        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, True, u, u, -1, None)))
+from .wire import BUY, MS, SELL, filter_value, rest_json, rest_levels
 
 
 # --- connection planning: streams and SUBSCRIBE messages ---------------------------------------

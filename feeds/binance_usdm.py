@@ -1,4 +1,5 @@
-"""Binance USD-M futures: the venue declaration and the pure decoder of its market-data streams.
+"""Binance USD-M futures: the venue declaration, and the rules of its market-data decoder
+(BinanceUsdmDecoder, compiled: feeds/native/binance.pyx implements what this docstring says).
 
 Same wire format as spot (feeds/binance.py), with these differences:
 - two routed hosts since the 2026 URL split (legacy unrouted /ws and /stream retired
@@ -19,52 +20,10 @@ Markets: symbols with a delivery suffix ("BTCUSDT_250627") are "future", the res
 """
 from __future__ import annotations
 
-from .binance import BinanceDecoder, parse_depth, parse_exchange_info, subscribe_messages
-from .decoder import BookEvent
+from .binance import parse_depth, parse_exchange_info, subscribe_messages
+from .native.binance import BinanceUsdmDecoder
 from .venue import Limits, Ping, Venue
-from .wire import (BUY, LIQUIDATION, MARK, MS, SELL, SIDES, SNAPSHOT, TNEW, num, pack_book,
-                   rest_json)
-
-
-class BinanceUsdmDecoder(BinanceDecoder):
-    """Binance USD-M futures market-data frames -> records (see the module docstring)."""
-
-    venue = "binance_usdm"
-    market = "perp"
-    has_prev = True
-
-    def _market_of(self, symbol: str) -> str:
-        return "future" if "_" in symbol else "perp"
-
-    def _depth(self, d: dict, stream: str | None, ts_recv: int) -> None:
-        # "<symbol>@depth<N>[@speed]" is the partial (top-N snapshot) stream
-        if stream is not None and stream[stream.index("@") + 6:stream.index("@") + 7].isdigit():
-            return self._partial_usdm(d, ts_recv)
-        super()._depth(d, stream, ts_recv)
-
-    def _partial_usdm(self, d: dict, ts_recv: int) -> None:
-        out = self.out
-        inst = self._inst(d["s"])
-        ts = int(d["E"]) * MS
-        u = d["u"]
-        start = pack_book(out, d["b"], d["a"], inst, ts, ts_recv, SNAPSHOT, u)
-        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, True, d["U"], u, -1, None)))
-
-    def _other(self, e: str, d: dict, ts_recv: int) -> None:
-        if e == "markPriceUpdate":
-            t = int(d["T"])
-            self.out.add(MARK, self._inst(d["s"]), int(d["E"]) * MS, ts_recv, 0, 0,
-                         float(d["p"]), num(d["r"]), t * MS, num(d["i"]))
-        elif e == "forceOrder":
-            o = d["o"]
-            price = float(o["ap"]) or float(o["p"])
-            size = float(o["z"]) or float(o["q"])
-            s = SIDES.get(o["S"])
-            if s is None:
-                raise ValueError(f"unknown side {o['S']!r}")
-            self.out.add(LIQUIDATION, self._inst(o["s"]), int(o["T"]) * MS, ts_recv, s, 0,
-                         price, size, 0)
-        # kline, continuous_kline, 24hrTicker, ...: not decoded
+from .wire import BUY, MS, SELL, rest_json
 
 
 # --- connection planning: routes, streams and SUBSCRIBE messages -------------------------------

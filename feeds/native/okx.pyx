@@ -1,0 +1,780 @@
+# cython: language_level=3
+"""OKX v5 public frames -> records, in C: the rules feeds/okx.py's docstring lists, implemented
+once, here (feeds/okx.py declares the venue and uses this decoder).
+
+The result is exactly what the former Python decoder (orjson + dict lookups + float()/int())
+gave, odd inputs included, because every value takes one of two paths: the documented type
+(decimal strings, arrays of levels, integer sequence ids) is read in C; anything else is turned
+into the Python object orjson would have made (`py_value`) and put through the very expression
+the Python code applied (`float(v)`, `int(v)`, `b[0][0]`, truthiness, iteration), so Python's
+own rules decide. Object keys are matched in one pass over each object, the last duplicate
+winning as in a dict. Deliberate differences, all on frames OKX never sends: a book message's
+seqId / prevSeqId / checksum that is no integer (a bool or a whole float counts, as a number
+equal to it) is a DecodeError instead of a BookEvent holding that value; JSON nested deeper
+than orjson's 1024 levels is not refused when the deep part is a field the decoder never reads.
+"""
+cimport cython
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.math cimport NAN, trunc
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+from shm._record cimport (F_SNAPSHOT, K_BOOK, K_LIQUIDATION, K_MARK, K_TRADE, S_ASK, S_BID,
+                          put_level, put_quote, tickring_record)
+
+from .decoder cimport NativeDecoder
+from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
+                    unsafe_yyjson_get_str, yyjson_get_bool, yyjson_get_real,
+                    yyjson_get_sint, yyjson_get_uint, yyjson_is_arr, yyjson_is_bool,
+                    yyjson_is_null, yyjson_is_obj, yyjson_is_real, yyjson_is_sint, yyjson_is_str,
+                    yyjson_is_uint, yyjson_val)
+from .text cimport text_to_double, text_to_int64
+
+from feeds.decoder import DecodeError
+from feeds.wire import SIDES
+
+cdef int64_t MS = 1000000                # ns per millisecond
+cdef int64_t MS_MAX = 9223372036854      # |ms| beyond this overflows int64 as ns
+
+cdef enum:
+    DEPTH_MAX = 1024              # orjson's nesting limit (py_value refuses deeper values)
+    NAME_MAX = 31
+
+cdef enum Channel:
+    CH_BOOK = 1
+    CH_BBO
+    CH_TRADES
+    CH_TICKERS
+    CH_MARK
+    CH_FUNDING
+    CH_LIQUIDATIONS
+
+CHANNELS = {
+    "books": CH_BOOK, "books-l2-tbt": CH_BOOK, "books50-l2-tbt": CH_BOOK, "books5": CH_BOOK,
+    "books-elp": CH_BOOK, "bbo-tbt": CH_BBO, "trades": CH_TRADES, "trades-all": CH_TRADES,
+    "tickers": CH_TICKERS, "mark-price": CH_MARK, "funding-rate": CH_FUNDING,
+    "liquidation-orders": CH_LIQUIDATIONS}
+# events answered with nothing ("notice" is the service-upgrade shutdown notice)
+CONTROL_EVENTS = ("subscribe", "unsubscribe", "error", "login", "channel-conn-count",
+                  "channel-conn-count-error")
+
+
+# -- small name tables (channels, control events, side strings), matched on the raw bytes ------
+
+cdef struct Name:
+    char text[NAME_MAX + 1]
+    size_t n
+    int value
+
+
+cdef struct Names:
+    Name names[16]
+    int count
+
+
+cdef int fill(Names *t, dict names) except -1:
+    t.count = 0
+    for text, value in names.items():
+        b = text.encode()
+        if len(b) > NAME_MAX or t.count == 16:
+            raise ValueError(f"okx: name table cannot hold {text!r}")
+        memcpy(t.names[t.count].text, <const char *>b, len(b))
+        t.names[t.count].n = len(b)
+        t.names[t.count].value = value
+        t.count += 1
+    return 0
+
+
+cdef inline int lookup(const Names *t, const char *s, size_t n) noexcept:
+    """The value of the name s[:n]; -1 when it is not in the table."""
+    cdef int i
+    for i in range(t.count):
+        if t.names[i].n == n and memcmp(t.names[i].text, s, n) == 0:
+            return t.names[i].value
+    return -1
+
+
+cdef Names _channels, _control, _sides
+fill(&_channels, CHANNELS)
+fill(&_control, {e: 1 for e in CONTROL_EVENTS})
+fill(&_sides, SIDES)                 # feeds.wire's side strings, the table every venue shares
+
+
+# -- values -------------------------------------------------------------------------------------
+
+cdef bint _py_numbers = False    # set while a frame is decoded again with Python's number parsing
+
+
+cdef inline yyjson_val *value_of(yyjson_val *key) noexcept:
+    return key + 1               # an object's value follows its key (yyjson_obj_foreach)
+
+
+cdef inline bint key_is(yyjson_val *key, const char *name, size_t n) noexcept:
+    return unsafe_yyjson_get_len(key) == n and memcmp(unsafe_yyjson_get_str(key), name, n) == 0
+
+
+cdef inline bint text_is(yyjson_val *v, const char *s, size_t n) noexcept:
+    """v is the string s[:n] (False for NULL and other types)."""
+    return yyjson_is_str(v) and key_is(v, s, n)
+
+
+cdef object py_value(yyjson_val *v, int depth=0):
+    """The value as orjson.loads gives it, for the slow paths that apply Python's own rules."""
+    cdef yyjson_val *e
+    cdef size_t i, n
+    if depth > DEPTH_MAX:
+        raise ValueError("okx: nested deeper than orjson reads")
+    if yyjson_is_str(v):
+        return PyUnicode_DecodeUTF8(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), NULL)
+    if yyjson_is_uint(v):
+        return yyjson_get_uint(v)
+    if yyjson_is_sint(v):
+        return yyjson_get_sint(v)
+    if yyjson_is_real(v):
+        return yyjson_get_real(v)
+    if yyjson_is_bool(v):
+        return bool(yyjson_get_bool(v))
+    if yyjson_is_arr(v):
+        out = []
+        n = unsafe_yyjson_get_len(v)
+        e = unsafe_yyjson_get_first(v)
+        for i in range(n):
+            out.append(py_value(e, depth + 1))
+            e = unsafe_yyjson_get_next(e)
+        return out
+    if yyjson_is_obj(v):
+        d = {}
+        n = unsafe_yyjson_get_len(v)
+        e = unsafe_yyjson_get_first(v)
+        for i in range(n):
+            d[py_value(e, depth + 1)] = py_value(value_of(e), depth + 1)
+            e = unsafe_yyjson_get_next(value_of(e))
+        return d
+    return None
+
+
+cdef bint truthy(yyjson_val *v) noexcept:
+    """bool(value) in Python (null, false, 0, 0.0, "", [], {} are false)."""
+    if v == NULL or yyjson_is_null(v):
+        return False
+    if yyjson_is_bool(v):
+        return yyjson_get_bool(v)
+    if yyjson_is_real(v):
+        return yyjson_get_real(v) != 0.0
+    if yyjson_is_uint(v) or yyjson_is_sint(v):
+        return yyjson_get_uint(v) != 0
+    return unsafe_yyjson_get_len(v) != 0          # string, array, object
+
+
+cdef inline Py_ssize_t items(yyjson_val *v, yyjson_val **first) except -1:
+    """`for x in v` over a message list: its elements. An empty string or object iterates to
+    nothing as in Python; anything else (a string's characters, an object's keys) is no
+    message, so the TypeError Python hits at the first element comes here."""
+    if yyjson_is_arr(v):
+        first[0] = unsafe_yyjson_get_first(v)
+        return unsafe_yyjson_get_len(v)
+    if (yyjson_is_str(v) or yyjson_is_obj(v)) and unsafe_yyjson_get_len(v) == 0:
+        return 0
+    raise TypeError(f"expected a list, got {py_value(v)!r:.60}")
+
+
+cdef inline yyjson_val *need(yyjson_val *v, str key) except NULL:
+    """d[key]: KeyError if the object had no such key."""
+    if v == NULL:
+        raise KeyError(key)
+    return v
+
+
+cdef inline double dbl(yyjson_val *v) except? -1.0:
+    """float(v)."""
+    if yyjson_is_str(v) and not _py_numbers:
+        return text_to_double(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
+    return float(py_value(v))
+
+
+cdef inline double num(yyjson_val *v) except? -1.0:
+    """feeds.wire.num(v): "" and null are NAN (not available), else float(v)."""
+    if yyjson_is_null(v) or (yyjson_is_str(v) and unsafe_yyjson_get_len(v) == 0):
+        return NAN
+    return dbl(v)
+
+
+cdef inline int64_t whole(yyjson_val *v) except? -1:
+    """int(v), which must fit a record's int64 id (OverflowError beyond, as struct packing)."""
+    if yyjson_is_str(v) and unsafe_yyjson_get_len(v) <= 18 and not _py_numbers:
+        return text_to_int64(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
+    return int(py_value(v))
+
+
+cdef int ms_ns(yyjson_val *v, int64_t *ns) except -1:
+    """int(v) * 1_000_000 into ns[0]. Returns 1 (ns[0] unset) when the product leaves int64:
+    Python holds it as a big int and fails only where it packs it into a record."""
+    cdef int64_t ms
+    cdef size_t n
+    if yyjson_is_str(v) and not _py_numbers:
+        n = unsafe_yyjson_get_len(v)
+        if n <= 18:                   # <= 18 characters: int() fits int64 whatever they are
+            ms = text_to_int64(unsafe_yyjson_get_str(v), n)
+            if -MS_MAX <= ms <= MS_MAX:
+                ns[0] = ms * MS
+                return 0
+            return 1
+    x = int(py_value(v)) * MS
+    try:
+        ns[0] = x
+    except OverflowError:
+        return 1
+    return 0
+
+
+cdef inline int64_t ms_ns_now(yyjson_val *v) except? -1:
+    """int(v) * 1_000_000 for a record written right away (OverflowError if it leaves int64)."""
+    cdef int64_t ns
+    if ms_ns(v, &ns):
+        raise OverflowError(f"time {py_value(v)!r} ms out of range")
+    return ns
+
+
+cdef inline int side_of(yyjson_val *v) except -1:
+    """feeds.wire.side(v): the side string -> Side (ValueError for anything else)."""
+    cdef int s = -1
+    if yyjson_is_str(v):
+        s = lookup(&_sides, unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
+    if s < 0:
+        raise ValueError(f"unknown side {py_value(v)!r}")
+    return s
+
+
+cdef int sequence(yyjson_val *v, int64_t *out, bint real_ok) except -1:
+    """A book sequence field (seqId, prevSeqId, checksum) as an int64. Python passed the JSON
+    value on as it was: a bool is an int there, and a whole float (real_ok) compares equal to
+    one; anything else is refused (see the docstring)."""
+    cdef double x
+    if yyjson_is_sint(v) or (yyjson_is_uint(v) and yyjson_get_uint(v) < (<uint64_t>1 << 63)):
+        out[0] = yyjson_get_sint(v)
+        return 0
+    if yyjson_is_bool(v):
+        out[0] = yyjson_get_bool(v)
+        return 0
+    if real_ok and yyjson_is_real(v):
+        x = yyjson_get_real(v)
+        if x == trunc(x) and -9223372036854775808.0 <= x < 9223372036854775808.0:
+            out[0] = <int64_t>x
+            return 0
+    raise TypeError(f"sequence field {py_value(v)!r:.60} is not an integer")
+
+
+@cython.boundscheck(True)       # Python's indexing rules (setup.py turns the checks off)
+cdef tuple py_level(lv):
+    """(float(lv[0]), float(lv[1])) of a level that is no list of 2+ values (the characters of
+    a string, say), as the Python code read it."""
+    return float(lv[0]), float(lv[1])
+
+
+@cython.boundscheck(True)       # Python's indexing rules (setup.py turns the checks off)
+cdef int top_of(yyjson_val *side, double *px, double *sz) except -1:
+    """bbo-tbt: float(b[0][0]), float(b[0][1]) if b else NAN."""
+    cdef yyjson_val *lv
+    if not truthy(side):
+        px[0] = sz[0] = NAN
+        return 0
+    if yyjson_is_arr(side):
+        lv = unsafe_yyjson_get_first(side)
+        if yyjson_is_arr(lv) and unsafe_yyjson_get_len(lv) >= 2:
+            px[0] = dbl(unsafe_yyjson_get_first(lv))
+            sz[0] = dbl(unsafe_yyjson_get_next(unsafe_yyjson_get_first(lv)))
+            return 0
+    o = py_value(side)
+    px[0] = float(o[0][0])
+    sz[0] = float(o[0][1])
+    return 0
+
+
+cdef inline bint has_non_ascii(const char *p, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if <unsigned char>p[i] >= 128:
+            return True
+    return False
+
+
+# -- the decoder --------------------------------------------------------------------------------
+
+@cython.final
+cdef class OkxDecoder(NativeDecoder):
+    """OKX v5 public frames -> records (feeds/okx.py's docstring says what and how)."""
+
+    venue = "okx"
+    default_market = "spot"
+
+    cpdef str market_of(self, str symbol):
+        from feeds.okx import market_of       # instIds say it: BTC-USDT, BTC-USDT-SWAP, ...
+        return market_of(symbol)
+
+    cdef int feed_c(self, const char *p, Py_ssize_t n, int64_t ts_recv) except -1:
+        global _py_numbers
+        cdef Py_ssize_t n0 = self.out.n
+        if n == 4 and memcmp(p, b"pong", 4) == 0:
+            return 0
+        try:
+            return self.frame(p, n, ts_recv)
+        except ValueError as e:
+            # text.pxd reads a number as bytes, Python read it as str: only non-ASCII text
+            # (Unicode digits or spaces) can differ, so such a frame is read again below
+            if isinstance(e, DecodeError) or not has_non_ascii(p, n):
+                raise
+        self.out.n = n0
+        self.nev = 0
+        _py_numbers = True
+        try:
+            return self.frame(p, n, ts_recv)
+        finally:
+            _py_numbers = False
+
+    cdef int frame(self, const char *p, Py_ssize_t n, int64_t ts_recv) except -1:
+        cdef yyjson_val *root = self.parse(p, n)
+        cdef yyjson_val *k
+        cdef yyjson_val *v
+        cdef yyjson_val *arg = NULL
+        cdef yyjson_val *data = NULL
+        cdef yyjson_val *action = NULL
+        cdef yyjson_val *event = NULL
+        cdef yyjson_val *channel = NULL
+        cdef yyjson_val *inst_id = NULL
+        cdef size_t i
+        cdef int ch
+        if not yyjson_is_obj(root):
+            raise DecodeError(f"okx: not an object: {py_value(root)!r:.60}")
+        k = unsafe_yyjson_get_first(root)
+        for i in range(unsafe_yyjson_get_len(root)):
+            v = value_of(k)
+            if key_is(k, b"arg", 3):
+                arg = v
+            elif key_is(k, b"data", 4):
+                data = v
+            elif key_is(k, b"action", 6):
+                action = v
+            elif key_is(k, b"event", 5):
+                event = v
+            k = unsafe_yyjson_get_next(v)
+        if data == NULL or yyjson_is_null(data) or arg == NULL or yyjson_is_null(arg):
+            return self.control(event, root)
+        if not yyjson_is_obj(arg):
+            raise TypeError(f"arg is not an object: {py_value(arg)!r:.60}")
+        k = unsafe_yyjson_get_first(arg)
+        for i in range(unsafe_yyjson_get_len(arg)):
+            v = value_of(k)
+            if key_is(k, b"channel", 7):
+                channel = v
+            elif key_is(k, b"instId", 6):
+                inst_id = v
+            k = unsafe_yyjson_get_next(v)
+        need(channel, "channel")
+        if not yyjson_is_str(channel):
+            if yyjson_is_arr(channel) or yyjson_is_obj(channel):
+                raise TypeError("unhashable channel")     # `ch in BOOK_CHANNELS` raised
+            return 0
+        ch = lookup(&_channels, unsafe_yyjson_get_str(channel), unsafe_yyjson_get_len(channel))
+        if ch == CH_BOOK:
+            return self.books(inst_id, action, data, ts_recv)
+        if ch == CH_TRADES:
+            return self.trades(data, ts_recv)
+        if ch == CH_TICKERS:
+            return self.tickers(data, ts_recv)
+        if ch == CH_BBO:
+            return self.bbo(inst_id, data, ts_recv)
+        if ch == CH_MARK:
+            return self.mark_price(data, ts_recv)
+        if ch == CH_FUNDING:
+            return self.funding(data, ts_recv)
+        if ch == CH_LIQUIDATIONS:
+            return self.liquidations(data, ts_recv)
+        return 0                    # candle*, index-tickers, open-interest, ...: not decoded
+
+    cdef int control(self, yyjson_val *event, yyjson_val *root) except -1:
+        """A frame without data/arg: an event (nothing, or the shutdown notice) or an error."""
+        if yyjson_is_str(event):
+            if key_is(event, b"notice", 6):
+                self.notices.append("shutdown")
+                return 0
+            if lookup(&_control, unsafe_yyjson_get_str(event), unsafe_yyjson_get_len(event)) > 0:
+                return 0
+        raise DecodeError(f"okx: unrecognised message (keys {sorted(py_value(root))[:8]})")
+
+    cdef uint32_t inst_of(self, yyjson_val *inst_id) except 0:
+        """Instrument of an instId value (registered on first sight; it must be a string)."""
+        need(inst_id, "instId")
+        if not yyjson_is_str(inst_id):
+            raise TypeError(f"instId {py_value(inst_id)!r:.60} is not a string")
+        return self.inst(unsafe_yyjson_get_str(inst_id), unsafe_yyjson_get_len(inst_id))
+
+    # -- channels ------------------------------------------------------------------------------------
+    cdef int books(self, yyjson_val *inst_id, yyjson_val *action, yyjson_val *data,
+                   int64_t ts_recv) except -1:
+        """books* -> BOOK per level, bids then asks; a BookEvent per message."""
+        cdef uint32_t inst = self.inst_of(inst_id)
+        cdef bint snap
+        cdef yyjson_val *d
+        cdef Py_ssize_t count, i
+        if action == NULL or text_is(action, b"snapshot", 8):
+            snap = True                              # books5 sends no action: all snapshots
+        elif text_is(action, b"update", 6):
+            snap = False
+        else:
+            raise DecodeError(f"okx: unknown book action {py_value(action)!r}")
+        count = items(data, &d)
+        for i in range(count):
+            self.book_message(d, inst, snap, ts_recv)
+            d = unsafe_yyjson_get_next(d)
+        return 0
+
+    cdef int book_message(self, yyjson_val *d, uint32_t inst, bint snap, int64_t ts_recv) except -1:
+        """One element of a books* data list: its levels and its BookEvent."""
+        cdef yyjson_val *k
+        cdef yyjson_val *v
+        cdef yyjson_val *ts = NULL
+        cdef yyjson_val *seq_v = NULL
+        cdef yyjson_val *prev_v = NULL
+        cdef yyjson_val *checksum_v = NULL
+        cdef yyjson_val *bids = NULL
+        cdef yyjson_val *asks = NULL
+        cdef size_t i
+        cdef int64_t t = 0, seq = -1, prev = -1, checksum = 0
+        cdef bint big, has_checksum = False
+        cdef Py_ssize_t start, nb, na
+        cdef tickring_record *r
+        cdef list bids_py = None, asks_py = None
+        if not yyjson_is_obj(d):
+            raise TypeError(f"book message {py_value(d)!r:.60} is not an object")
+        k = unsafe_yyjson_get_first(d)
+        for i in range(unsafe_yyjson_get_len(d)):
+            v = value_of(k)
+            if key_is(k, b"ts", 2):
+                ts = v
+            elif key_is(k, b"asks", 4):
+                asks = v
+            elif key_is(k, b"bids", 4):
+                bids = v
+            elif key_is(k, b"seqId", 5):
+                seq_v = v
+            elif key_is(k, b"prevSeqId", 9):
+                prev_v = v
+            elif key_is(k, b"checksum", 8):
+                checksum_v = v
+            k = unsafe_yyjson_get_next(v)
+        big = ms_ns(need(ts, "ts"), &t)
+        if not snap and prev_v != NULL:           # snapshots: prev -1, prevSeqId not read
+            sequence(prev_v, &prev, True)
+        if truthy(checksum_v):                    # OKX sends 0 (deprecated): no checksum
+            sequence(checksum_v, &checksum, True)
+            has_checksum = True
+        need(bids, "bids")
+        need(asks, "asks")
+        # levels: a list of [px, sz, ...] lists in C; any other shape through Python
+        if yyjson_is_arr(bids):
+            nb = unsafe_yyjson_get_len(bids)
+        else:
+            bids_py = [py_level(lv) for lv in py_value(bids)]
+            nb = len(bids_py)
+        if yyjson_is_arr(asks):
+            na = unsafe_yyjson_get_len(asks)
+        else:
+            asks_py = [py_level(lv) for lv in py_value(asks)]
+            na = len(asks_py)
+        if big and nb + na:
+            raise OverflowError(f"time {py_value(ts)!r} ms out of range")
+        if seq_v != NULL:                         # the id of every level: packed as an integer
+            sequence(seq_v, &seq, nb + na == 0)
+        start = self.out.n
+        r = self.room(nb + na)
+        self.side_levels(r, bids, bids_py, nb, S_BID, t, ts_recv, inst, snap, seq)
+        self.side_levels(r + nb, asks, asks_py, na, S_ASK, t, ts_recv, inst, snap, seq)
+        self.out.n = start + nb + na
+        self.push_event(inst, start, start + nb + na, snap, seq, seq, prev, has_checksum, checksum)
+        return 0
+
+    cdef int side_levels(self, tickring_record *r, yyjson_val *levels, list levels_py, Py_ssize_t n,
+                         uint8_t side, int64_t t, int64_t ts_recv, uint32_t inst, bint snap,
+                         int64_t seq) except -1:
+        cdef uint16_t flags = F_SNAPSHOT if snap else 0
+        cdef yyjson_val *lv
+        cdef yyjson_val *x
+        cdef double px, sz
+        cdef Py_ssize_t i
+        if levels_py is not None:
+            for i in range(n):
+                px, sz = levels_py[i]
+                put_level(r + i, t, ts_recv, inst, K_BOOK, side, flags, px, sz, 0.0, seq)
+            return 0
+        lv = unsafe_yyjson_get_first(levels)
+        for i in range(n):
+            if yyjson_is_arr(lv) and unsafe_yyjson_get_len(lv) >= 2:
+                x = unsafe_yyjson_get_first(lv)
+                px = dbl(x)
+                sz = dbl(unsafe_yyjson_get_next(x))
+            else:
+                px, sz = py_level(py_value(lv))
+            put_level(r + i, t, ts_recv, inst, K_BOOK, side, flags, px, sz, 0.0, seq)
+            lv = unsafe_yyjson_get_next(lv)
+        return 0
+
+    cdef int trades(self, yyjson_val *data, int64_t ts_recv) except -1:
+        """trades / trades-all -> TRADE (side = the taker's)."""
+        cdef yyjson_val *d
+        cdef yyjson_val *k
+        cdef yyjson_val *v
+        cdef yyjson_val *inst_id
+        cdef yyjson_val *ts
+        cdef yyjson_val *side
+        cdef yyjson_val *px
+        cdef yyjson_val *sz
+        cdef yyjson_val *trade_id
+        cdef Py_ssize_t count = items(data, &d), i
+        cdef size_t j
+        cdef uint32_t inst
+        cdef int64_t t
+        cdef int sd
+        cdef tickring_record *r = self.room(count)
+        for i in range(count):
+            if not yyjson_is_obj(d):
+                raise TypeError(f"trade {py_value(d)!r:.60} is not an object")
+            inst_id = ts = side = px = sz = trade_id = NULL
+            k = unsafe_yyjson_get_first(d)
+            for j in range(unsafe_yyjson_get_len(d)):
+                v = value_of(k)
+                if key_is(k, b"instId", 6):
+                    inst_id = v
+                elif key_is(k, b"ts", 2):
+                    ts = v
+                elif key_is(k, b"px", 2):
+                    px = v
+                elif key_is(k, b"sz", 2):
+                    sz = v
+                elif key_is(k, b"side", 4):
+                    side = v
+                elif key_is(k, b"tradeId", 7):
+                    trade_id = v
+                k = unsafe_yyjson_get_next(v)
+            inst = self.inst_of(inst_id)
+            t = ms_ns_now(need(ts, "ts"))
+            sd = side_of(need(side, "side"))
+            put_level(r + i, t, ts_recv, inst, K_TRADE, sd, 0, dbl(need(px, "px")),
+                      dbl(need(sz, "sz")), 0.0, whole(need(trade_id, "tradeId")))
+            d = unsafe_yyjson_get_next(d)
+        self.out.n += count
+        return 0
+
+    cdef int tickers(self, yyjson_val *data, int64_t ts_recv) except -1:
+        """tickers -> QUOTE of bidPx/bidSz/askPx/askSz ("" = not available -> NAN)."""
+        cdef yyjson_val *d
+        cdef yyjson_val *k
+        cdef yyjson_val *v
+        cdef yyjson_val *inst_id
+        cdef yyjson_val *ts
+        cdef yyjson_val *bp
+        cdef yyjson_val *bs
+        cdef yyjson_val *ap
+        cdef yyjson_val *az
+        cdef Py_ssize_t count = items(data, &d), i
+        cdef size_t j
+        cdef uint32_t inst
+        cdef int64_t t
+        cdef tickring_record *r = self.room(count)
+        for i in range(count):
+            if not yyjson_is_obj(d):
+                raise TypeError(f"ticker {py_value(d)!r:.60} is not an object")
+            inst_id = ts = bp = bs = ap = az = NULL
+            k = unsafe_yyjson_get_first(d)
+            for j in range(unsafe_yyjson_get_len(d)):
+                v = value_of(k)
+                if key_is(k, b"instId", 6):
+                    inst_id = v
+                elif key_is(k, b"ts", 2):
+                    ts = v
+                elif key_is(k, b"bidPx", 5):
+                    bp = v
+                elif key_is(k, b"bidSz", 5):
+                    bs = v
+                elif key_is(k, b"askPx", 5):
+                    ap = v
+                elif key_is(k, b"askSz", 5):
+                    az = v
+                k = unsafe_yyjson_get_next(v)
+            inst = self.inst_of(inst_id)
+            t = ms_ns_now(need(ts, "ts"))
+            put_quote(r + i, t, ts_recv, inst, 0, num(need(bp, "bidPx")), num(need(bs, "bidSz")),
+                      num(need(ap, "askPx")), num(need(az, "askSz")))
+            d = unsafe_yyjson_get_next(d)
+        self.out.n += count
+        return 0
+
+    cdef int bbo(self, yyjson_val *inst_id, yyjson_val *data, int64_t ts_recv) except -1:
+        """bbo-tbt -> QUOTE (an empty side -> NAN); kept out of the book (see feeds/okx.py)."""
+        cdef uint32_t inst = self.inst_of(inst_id)
+        cdef yyjson_val *d
+        cdef yyjson_val *k
+        cdef yyjson_val *v
+        cdef yyjson_val *ts
+        cdef yyjson_val *bids
+        cdef yyjson_val *asks
+        cdef Py_ssize_t count = items(data, &d), i
+        cdef size_t j
+        cdef int64_t t
+        cdef double bp, bs, ap, az
+        cdef tickring_record *r = self.room(count)
+        for i in range(count):
+            if not yyjson_is_obj(d):
+                raise TypeError(f"bbo {py_value(d)!r:.60} is not an object")
+            ts = bids = asks = NULL
+            k = unsafe_yyjson_get_first(d)
+            for j in range(unsafe_yyjson_get_len(d)):
+                v = value_of(k)
+                if key_is(k, b"ts", 2):
+                    ts = v
+                elif key_is(k, b"bids", 4):
+                    bids = v
+                elif key_is(k, b"asks", 4):
+                    asks = v
+                k = unsafe_yyjson_get_next(v)
+            need(bids, "bids")
+            need(asks, "asks")
+            t = ms_ns_now(need(ts, "ts"))
+            top_of(bids, &bp, &bs)
+            top_of(asks, &ap, &az)
+            put_quote(r + i, t, ts_recv, inst, 0, bp, bs, ap, az)
+            d = unsafe_yyjson_get_next(d)
+        self.out.n += count
+        return 0
+
+    cdef int mark_price(self, yyjson_val *data, int64_t ts_recv) except -1:
+        """mark-price -> MARK price=markPx (funding and index NAN, id 0)."""
+        cdef yyjson_val *d
+        cdef yyjson_val *k
+        cdef yyjson_val *v
+        cdef yyjson_val *inst_id
+        cdef yyjson_val *ts
+        cdef yyjson_val *px
+        cdef Py_ssize_t count = items(data, &d), i
+        cdef size_t j
+        cdef uint32_t inst
+        cdef int64_t t
+        cdef tickring_record *r = self.room(count)
+        for i in range(count):
+            if not yyjson_is_obj(d):
+                raise TypeError(f"mark price {py_value(d)!r:.60} is not an object")
+            inst_id = ts = px = NULL
+            k = unsafe_yyjson_get_first(d)
+            for j in range(unsafe_yyjson_get_len(d)):
+                v = value_of(k)
+                if key_is(k, b"instId", 6):
+                    inst_id = v
+                elif key_is(k, b"ts", 2):
+                    ts = v
+                elif key_is(k, b"markPx", 6):
+                    px = v
+                k = unsafe_yyjson_get_next(v)
+            inst = self.inst_of(inst_id)
+            t = ms_ns_now(need(ts, "ts"))
+            put_level(r + i, t, ts_recv, inst, K_MARK, 0, 0, dbl(need(px, "markPx")), NAN, NAN, 0)
+            d = unsafe_yyjson_get_next(d)
+        self.out.n += count
+        return 0
+
+    cdef int funding(self, yyjson_val *data, int64_t ts_recv) except -1:
+        """funding-rate -> MARK funding=fundingRate, id=fundingTime in ns (0 if absent/empty)."""
+        cdef yyjson_val *d
+        cdef yyjson_val *k
+        cdef yyjson_val *v
+        cdef yyjson_val *inst_id
+        cdef yyjson_val *ts
+        cdef yyjson_val *rate
+        cdef yyjson_val *funding_time
+        cdef Py_ssize_t count = items(data, &d), i
+        cdef size_t j
+        cdef uint32_t inst
+        cdef int64_t t
+        cdef double fr
+        cdef tickring_record *r = self.room(count)
+        for i in range(count):
+            if not yyjson_is_obj(d):
+                raise TypeError(f"funding rate {py_value(d)!r:.60} is not an object")
+            inst_id = ts = rate = funding_time = NULL
+            k = unsafe_yyjson_get_first(d)
+            for j in range(unsafe_yyjson_get_len(d)):
+                v = value_of(k)
+                if key_is(k, b"instId", 6):
+                    inst_id = v
+                elif key_is(k, b"ts", 2):
+                    ts = v
+                elif key_is(k, b"fundingRate", 11):
+                    rate = v
+                elif key_is(k, b"fundingTime", 11):
+                    funding_time = v
+                k = unsafe_yyjson_get_next(v)
+            inst = self.inst_of(inst_id)
+            t = ms_ns_now(need(ts, "ts"))
+            fr = num(need(rate, "fundingRate"))
+            put_level(r + i, t, ts_recv, inst, K_MARK, 0, 0, NAN, fr, NAN,
+                      ms_ns_now(funding_time) if truthy(funding_time) else 0)
+            d = unsafe_yyjson_get_next(d)
+        self.out.n += count
+        return 0
+
+    cdef int liquidations(self, yyjson_val *data, int64_t ts_recv) except -1:
+        """liquidation-orders -> LIQUIDATION per detail (side = the order's, price bkPx)."""
+        cdef yyjson_val *d
+        cdef yyjson_val *x
+        cdef yyjson_val *k
+        cdef yyjson_val *v
+        cdef yyjson_val *inst_id
+        cdef yyjson_val *details
+        cdef yyjson_val *ts
+        cdef yyjson_val *side
+        cdef yyjson_val *px
+        cdef yyjson_val *sz
+        cdef Py_ssize_t count = items(data, &d), i, nx, ix
+        cdef size_t j
+        cdef uint32_t inst
+        cdef int64_t t
+        cdef int sd
+        cdef tickring_record *r
+        for i in range(count):
+            if not yyjson_is_obj(d):
+                raise TypeError(f"liquidation {py_value(d)!r:.60} is not an object")
+            inst_id = details = NULL
+            k = unsafe_yyjson_get_first(d)
+            for j in range(unsafe_yyjson_get_len(d)):
+                v = value_of(k)
+                if key_is(k, b"instId", 6):
+                    inst_id = v
+                elif key_is(k, b"details", 7):
+                    details = v
+                k = unsafe_yyjson_get_next(v)
+            inst = self.inst_of(inst_id)
+            nx = items(need(details, "details"), &x)
+            r = self.room(nx)
+            for ix in range(nx):
+                if not yyjson_is_obj(x):
+                    raise TypeError(f"liquidation detail {py_value(x)!r:.60} is not an object")
+                ts = side = px = sz = NULL
+                k = unsafe_yyjson_get_first(x)
+                for j in range(unsafe_yyjson_get_len(x)):
+                    v = value_of(k)
+                    if key_is(k, b"ts", 2):
+                        ts = v
+                    elif key_is(k, b"side", 4):
+                        side = v
+                    elif key_is(k, b"bkPx", 4):
+                        px = v
+                    elif key_is(k, b"sz", 2):
+                        sz = v
+                    k = unsafe_yyjson_get_next(v)
+                t = ms_ns_now(need(ts, "ts"))
+                sd = side_of(need(side, "side"))
+                put_level(r + ix, t, ts_recv, inst, K_LIQUIDATION, sd, 0, dbl(need(px, "bkPx")),
+                          dbl(need(sz, "sz")), 0.0, 0)
+                x = unsafe_yyjson_get_next(x)
+            self.out.n += nx
+            d = unsafe_yyjson_get_next(d)
+        return 0
+

@@ -1,4 +1,4 @@
-"""OKX v5 public streams (spot, swap, futures): the venue declaration and the pure decoder.
+"""OKX v5 public streams (spot, swap, futures): the venue declaration; its decoder is native.
 
 Wire format (okx.com/docs-v5, "WebSocket" and "Order book trading / Market data"): JSON text
 frames {"arg": {"channel", "instId" | "instType"}, ["action": "snapshot"|"update",] "data":
@@ -24,21 +24,17 @@ Decoded:
 - "pong", subscribe/unsubscribe/error/channel-conn-count events -> nothing; "notice" events
   (code 64008: the connection closes soon for a service upgrade) -> notices "shutdown".
 Market from instId: "BTC-USDT" spot, "BTC-USDT-SWAP" perp, "BTC-USD-250627" future.
+
+The frames are decoded by OkxDecoder of feeds/native/okx.pyx (compiled: no Python object per
+value on the hot path), which implements the rules above; this module keeps the rest.
 """
 from __future__ import annotations
 
-from orjson import dumps, loads
+from orjson import dumps
 
-from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
-
-from .decoder import BookEvent, DecodeError, Decoder
+from .native.okx import OkxDecoder
 from .venue import Limits, Ping, Venue
-from .wire import (LIQUIDATION, MALFORMED, MARK, MS, NAN, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE,
-                   fail, num, pack_book, rest_json, rest_levels, side)
-
-BOOK_CHANNELS = frozenset({"books", "books-l2-tbt", "books50-l2-tbt", "books5", "books-elp"})
-CONTROL_EVENTS = frozenset({"subscribe", "unsubscribe", "error", "login", "channel-conn-count",
-                            "channel-conn-count-error"})
+from .wire import MS, rest_json, rest_levels, side
 
 
 def market_of(inst_id: str) -> str:
@@ -51,115 +47,6 @@ def market_of(inst_id: str) -> str:
     if len(parts) == 3 and parts[-1].isdigit():
         return "future"
     return "option"
-
-
-class OkxDecoder(Decoder):
-    """OKX v5 public frames -> records (see the module docstring)."""
-
-    venue = "okx"
-
-    def _market_of(self, symbol: str) -> str:
-        return market_of(symbol)           # OKX instIds say it: BTC-USDT, BTC-USDT-SWAP, ...
-
-    def feed(self, frame: bytes, ts_recv: int) -> None:
-        if frame == b"pong":
-            return
-        out = self.out
-        n0 = out.n
-        nb0 = len(self.book_events)
-        try:
-            msg = loads(frame)
-            data = msg.get("data")
-            arg = msg.get("arg")
-            if data is None or arg is None:
-                ev = msg.get("event")
-                if ev == "notice":
-                    self.notices.append("shutdown")
-                    return
-                if ev in CONTROL_EVENTS:
-                    return
-                raise DecodeError(f"okx: unrecognised message (keys {sorted(msg)[:8]})")
-            ch = arg["channel"]
-            if ch in BOOK_CHANNELS:
-                self._book(arg, msg.get("action", "snapshot"), data, ts_recv)
-            elif ch == "trades" or ch == "trades-all":
-                for d in data:                              # records packed inline (shm/batch.py)
-                    s = d["instId"]
-                    inst = self._ids.get(s) or self._inst(s)
-                    ts = int(d["ts"]) * MS
-                    sd = SIDES.get(d["side"])
-                    if sd is None:
-                        sd = side(d["side"])                 # raises: unknown side
-                    n = out.n
-                    pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
-                               inst, TRADE, sd, 0, float(d["px"]), float(d["sz"]), 0.0,
-                               int(d["tradeId"]))
-                    out.n = n + 1
-            elif ch == "tickers":
-                for d in data:
-                    s = d["instId"]
-                    inst = self._ids.get(s) or self._inst(s)
-                    ts = int(d["ts"]) * MS
-                    # num() inline: "" (or null) = not available -> NAN
-                    bp = d["bidPx"]
-                    bp = float(bp) if bp != "" and bp is not None else NAN
-                    bs = d["bidSz"]
-                    bs = float(bs) if bs != "" and bs is not None else NAN
-                    ap = d["askPx"]
-                    ap = float(ap) if ap != "" and ap is not None else NAN
-                    az = d["askSz"]
-                    az = float(az) if az != "" and az is not None else NAN
-                    n = out.n
-                    pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
-                               inst, QUOTE, 0, 0, bp, bs, ap, az)
-                    out.n = n + 1
-            elif ch == "bbo-tbt":
-                inst = self._inst(arg["instId"])
-                for d in data:
-                    b = d["bids"]
-                    a = d["asks"]
-                    out.add_quote(inst, int(d["ts"]) * MS, ts_recv, 0,
-                                  float(b[0][0]) if b else NAN, float(b[0][1]) if b else NAN,
-                                  float(a[0][0]) if a else NAN, float(a[0][1]) if a else NAN)
-            elif ch == "mark-price":
-                for d in data:
-                    out.add(MARK, self._inst(d["instId"]), int(d["ts"]) * MS, ts_recv, 0, 0,
-                            float(d["markPx"]), NAN, 0, NAN)
-            elif ch == "funding-rate":
-                for d in data:
-                    t = d.get("fundingTime", "")
-                    out.add(MARK, self._inst(d["instId"]), int(d["ts"]) * MS, ts_recv, 0, 0,
-                            NAN, num(d["fundingRate"]), int(t) * MS if t else 0, NAN)
-            elif ch == "liquidation-orders":
-                for d in data:
-                    inst = self._inst(d["instId"])
-                    for x in d["details"]:
-                        out.add(LIQUIDATION, inst, int(x["ts"]) * MS, ts_recv, side(x["side"]), 0,
-                                float(x["bkPx"]), float(x["sz"]), 0)
-            # candle*, index-tickers, open-interest, ...: not decoded
-        except MALFORMED as e:
-            raise fail(self, n0, nb0, "okx", e) from None
-        n = out.n
-        if n > n0:
-            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
-
-    def _book(self, arg: dict, action: str, data: list, ts_recv: int) -> None:
-        out = self.out
-        s = arg["instId"]
-        inst = self._ids.get(s) or self._inst(s)
-        snap = action == "snapshot"
-        if not snap and action != "update":
-            raise DecodeError(f"okx: unknown book action {action!r}")
-        flags = SNAPSHOT if snap else 0
-        append = self.book_events.append
-        for d in data:
-            ts = int(d["ts"]) * MS
-            seq = d.get("seqId", -1)
-            start = pack_book(out, d["bids"], d["asks"], inst, ts, ts_recv, flags, seq)
-            checksum = d.get("checksum")
-            append(TNEW(BookEvent, (inst, start, out.n, snap, seq, seq,
-                                    -1 if snap else d.get("prevSeqId", -1),
-                                    checksum if checksum else None)))
 
 
 # --- connection planning ---------------------------------------------------------------------

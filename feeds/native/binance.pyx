@@ -284,8 +284,8 @@ cdef int64_t seq_of(yyjson_val *v, const char *key) except? -1:
     cdef double x
     if v != NULL and yyjson_is_real(v):
         x = yyjson_get_real(v)
-        if x == <double>(<int64_t>x) and -9223372036854775808.0 <= x < 9223372036854775808.0:
-            return <int64_t>x
+        if -9223372036854775808.0 <= x < 9223372036854775808.0 and x == <double>(<int64_t>x):
+            return <int64_t>x                    # (range first: casting beyond int64 is undefined)
     return id_of(v, key)
 
 

@@ -1,4 +1,5 @@
-"""Bybit v5 public streams (spot and linear): the venue declaration and the pure decoder.
+"""Bybit v5 public streams (spot and linear): the venue declaration; the frames' decoder,
+BybitDecoder, is compiled (feeds/native/bybit.pyx) and implements the rules below.
 
 Wire format (bybit-exchange/docs, docs/v5/websocket/public/*): JSON text frames
 {"topic": "<name>.<symbol>", "type": "snapshot"|"delta", "ts": ms, "data": ...}. Spot and
@@ -26,150 +27,19 @@ Decoded:
                      price p (bankruptcy price), size v
 - op responses (subscribe/ping acks, {"success": false, ...} failures, COMMAND_RESP) and other
   topics (kline...) -> nothing.
+Numbers are read as Python's float()/int() read them (strings or JSON numbers); a missing field
+or a value they reject makes the frame a DecodeError.
 """
 from __future__ import annotations
 
-from orjson import dumps, loads
+from orjson import dumps
 
-from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
-
-from .decoder import BookEvent, DecodeError, Decoder
+from .native.bybit import BybitDecoder
 from .venue import Limits, Ping, Venue
-from .wire import (LIQUIDATION, MALFORMED, MARK, MS, NAN, OPPOSITE, QUOTE, SIDES, SNAPSHOT, TNEW,
-                   TRADE, fail, id_from_str, num, pack_book, rest_json, rest_levels, side)
+from .wire import MS, id_from_str, rest_json, rest_levels, side
 
 PATHS = {"spot": "/v5/public/spot", "perp": "/v5/public/linear", "future": "/v5/public/linear"}
 CATEGORY = {"spot": "spot", "perp": "linear", "future": "linear"}
-
-
-class BybitDecoder(Decoder):
-    """Bybit v5 public frames of one connection -> records (see the module docstring)."""
-
-    venue = "bybit"
-    market = "spot"
-
-    def __init__(self, instruments=None, market=None):
-        super().__init__(instruments, market)
-        self._bbo: dict[int, list] = {}      # instrument -> [bid, bid_size, ask, ask_size]
-        self._mark: dict[int, list] = {}     # instrument -> [mark, funding, index, next_funding_ns]
-
-    def _market_of(self, symbol: str) -> str:
-        """Dated contracts ("BTCUSDT-26DEC25") ride the linear/inverse routes as futures."""
-        if self.market != "spot" and "-" in symbol:
-            return "future"
-        return self.market
-
-    def feed(self, frame: bytes, ts_recv: int) -> None:
-        out = self.out
-        n0 = out.n
-        nb0 = len(self.book_events)
-        try:
-            msg = loads(frame)
-            topic = msg.get("topic")
-            if topic is None:
-                if "op" in msg or "success" in msg or msg.get("type") == "COMMAND_RESP":
-                    return                                   # acks, pongs, failures
-                raise DecodeError(f"bybit: unrecognised message (keys {sorted(msg)[:8]})")
-            if topic.startswith("orderbook."):
-                if topic.startswith("orderbook.1."):
-                    self._bbo_quote(msg, ts_recv)
-                else:
-                    self._book(msg, ts_recv)
-            elif topic.startswith("publicTrade."):
-                for t in msg["data"]:                       # records packed inline (shm/batch.py)
-                    inst = self._inst(t["s"])
-                    ts = int(t["T"]) * MS
-                    sd = SIDES.get(t["S"])
-                    if sd is None:
-                        sd = side(t["S"])                    # raises: unknown side
-                    price = float(t["p"])
-                    size = float(t["v"])
-                    i = t["i"]                               # id_from_str() without the call
-                    tid = int(i) if type(i) is str and len(i) < 19 and i.isdigit() else id_from_str(i)
-                    n = out.n
-                    pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
-                               inst, TRADE, sd, 0, price, size, 0.0, tid)
-                    out.n = n + 1
-            elif topic.startswith("tickers."):
-                self._ticker(msg, ts_recv)
-            elif topic.startswith("allLiquidation."):
-                add = out.add
-                for t in msg["data"]:
-                    add(LIQUIDATION, self._inst(t["s"]), int(t["T"]) * MS, ts_recv,
-                        OPPOSITE[side(t["S"])], 0, float(t["p"]), float(t["v"]), 0)
-            elif topic.startswith("liquidation."):             # deprecated single-object topic
-                t = msg["data"]
-                out.add(LIQUIDATION, self._inst(t["symbol"]), int(t["updatedTime"]) * MS, ts_recv,
-                        OPPOSITE[side(t["side"])], 0, float(t["price"]), float(t["size"]), 0)
-            # kline.*, other topics: not decoded
-        except MALFORMED as e:
-            raise fail(self, n0, nb0, "bybit", e) from None
-        n = out.n
-        if n > n0:
-            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
-
-    def _book(self, msg: dict, ts_recv: int) -> None:
-        out = self.out
-        d = msg["data"]
-        inst = self._inst(d["s"])
-        u = d["u"]
-        snap = msg["type"] == "snapshot" or u == 1
-        start = pack_book(out, d["b"], d["a"], inst, int(msg["ts"]) * MS, ts_recv,
-                          SNAPSHOT if snap else 0, u)
-        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, snap, u, u, -1, None)))
-
-    def _bbo_quote(self, msg: dict, ts_recv: int) -> None:
-        d = msg["data"]
-        inst = self._inst(d["s"])
-        q = self._bbo.get(inst)
-        if q is None or msg["type"] == "snapshot" or d["u"] == 1:
-            q = self._bbo[inst] = [NAN, NAN, NAN, NAN]
-        for lv in d["b"]:
-            size = float(lv[1])
-            q[0], q[1] = (float(lv[0]), size) if size else (NAN, NAN)
-        for lv in d["a"]:
-            size = float(lv[1])
-            q[2], q[3] = (float(lv[0]), size) if size else (NAN, NAN)
-        ts = int(msg["ts"]) * MS
-        out = self.out
-        n = out.n
-        pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv, inst, QUOTE,
-                   0, 0, q[0], q[1], q[2], q[3])
-        out.n = n + 1
-
-    def _ticker(self, msg: dict, ts_recv: int) -> None:
-        d = msg["data"]
-        inst = self._inst(d["symbol"])
-        ts = int(msg["ts"]) * MS
-        snap = msg.get("type") == "snapshot"
-        if "bid1Price" in d or "ask1Price" in d or "bid1Size" in d or "ask1Size" in d:
-            q = self._bbo.get(inst)
-            if q is None or snap:
-                q = self._bbo[inst] = [NAN, NAN, NAN, NAN]
-            if "bid1Price" in d:
-                q[0] = num(d["bid1Price"])
-            if "bid1Size" in d:
-                q[1] = num(d["bid1Size"])
-            if "ask1Price" in d:
-                q[2] = num(d["ask1Price"])
-            if "ask1Size" in d:
-                q[3] = num(d["ask1Size"])
-            self.out.add_quote(inst, ts, ts_recv, 0, q[0], q[1], q[2], q[3])
-        if self.market != "spot" and ("markPrice" in d or "fundingRate" in d or "indexPrice" in d
-                                      or "nextFundingTime" in d):
-            m = self._mark.get(inst)
-            if m is None or snap:
-                m = self._mark[inst] = [NAN, NAN, NAN, 0]
-            if "markPrice" in d:
-                m[0] = num(d["markPrice"])
-            if "fundingRate" in d:
-                m[1] = num(d["fundingRate"])
-            if "indexPrice" in d:
-                m[2] = num(d["indexPrice"])
-            if "nextFundingTime" in d:
-                t = d["nextFundingTime"]
-                m[3] = int(t) * MS if t != "" else 0
-            self.out.add(MARK, inst, ts, ts_recv, 0, 0, m[0], m[1], m[3], m[2])
 
 
 # --- connection planning ---------------------------------------------------------------------

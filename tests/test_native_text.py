@@ -22,7 +22,7 @@ FIXED = ["0", "-0", "0.0", "1", "1.", ".5", "-.5", "0.001", "100", "42000.01", "
          "-1.25e-10", "1e22", "1e23", "1e-22", "1e-23", "12345678901234567890", "0.1234567890123456789",
          "00001.5000", "1.7976931348623157e308", "4.9e-324", "1e400", "-1e400", "inf", "nan",
          "-Infinity", "1_000.5", " 1.5", "1.5 ", "", "-", ".", "e5", "1e", "1e+", "1.2.3", "abc",
-         "0x10", "+1.5", "1e99999"]
+         "0x10", "+1.5", "1e99999", "\u0661\u0662", "1\u00a0"]
 
 
 def expect(s: str):
@@ -35,11 +35,12 @@ def expect(s: str):
 @pytest.mark.parametrize("s", FIXED)
 def test_fixed_decimals(s):
     want = expect(s)
+    text = s.encode()
     if want is ValueError:
         with pytest.raises(ValueError):
-            parse_decimal(s.encode())
+            parse_decimal(text)
     else:
-        got = parse_decimal(s.encode())
+        got = parse_decimal(text)
         assert bits(got) == bits(want) or (math.isnan(got) and math.isnan(want))
 
 

@@ -7,7 +7,7 @@
 # rounded float() returns. Everything else (longer mantissas, big exponents, "inf", "1_0",
 # blanks, garbage) goes to Python's own float()/int(), so the result or the ValueError is
 # Python's, bit for bit.
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from *:
@@ -20,7 +20,8 @@ cdef extern from *:
 
 
 cdef inline double _float_slow(const char *s, Py_ssize_t n) except? -1.0:
-    return float(PyBytes_FromStringAndSize(s, n))
+    # the str, as the Python decoders passed it (float(b"...") differs for non-ASCII digits)
+    return float(PyUnicode_DecodeUTF8(s, n, NULL))
 
 
 cdef inline double text_to_double(const char *s, Py_ssize_t n) except? -1.0:
@@ -91,7 +92,7 @@ cdef inline double text_to_double(const char *s, Py_ssize_t n) except? -1.0:
 
 
 cdef inline int64_t _int_slow(const char *s, Py_ssize_t n) except? -1:
-    return int(PyBytes_FromStringAndSize(s, n))
+    return int(PyUnicode_DecodeUTF8(s, n, NULL))
 
 
 cdef inline int64_t text_to_int64(const char *s, Py_ssize_t n) except? -1:

@@ -286,7 +286,9 @@ cdef int64_t seq_of(yyjson_val *v, const char *key) except? -1:
         x = yyjson_get_real(v)
         if -9223372036854775808.0 <= x < 9223372036854775808.0 and x == <double>(<int64_t>x):
             return <int64_t>x                    # (range first: casting beyond int64 is undefined)
-    return id_of(v, key)
+    elif v == NULL or yyjson_is_num(v) or yyjson_is_bool(v):
+        return id_of(v, key)                     # KeyError when absent
+    raise TypeError(f"{key.decode()}: a sequence field must be an integer, not '{kind_of(v)}'")
 
 
 cdef inline bint truthy(yyjson_val *v) noexcept nogil:

@@ -291,14 +291,17 @@ class FeedWorker:
         bev.clear()                        # after the flush: _bad_books needs them if it raises
         return drops
 
-    def _bad_books(self, payload: bytes, e: Exception, sock, ts: int) -> None:
-        """The keeper raised on a frame's book messages (e.g. a sequence id sent as "123" or
-        1.5): the frame is counted and skipped like a malformed one, none of its records are
-        published, and every book it carried is resynced - the keeper may have applied part
-        of the frame (or kept a bad id), which consumers of the ring will never see."""
-        bev = sock.decoder.book_events
-        instruments = {ev[0] for ev in bev}
-        bev.clear()
+    def _bad_books(self, payload: bytes, e: Exception, sock, ts: int, instruments=None) -> None:
+        """A frame's book messages could not be taken whole: the keeper raised on them (e.g. a
+        sequence id sent as "123" or 1.5), or a native decoder rejected a frame after it began
+        a book message (`instruments`: NativeDecoder.failed_books). The frame is counted and
+        skipped like a malformed one, none of its records are published, and every book it
+        carried is resynced - the keeper may have applied part of the frame (or kept a bad
+        id), and either way the book lost an update that consumers will never see."""
+        if instruments is None:
+            bev = sock.decoder.book_events
+            instruments = {ev[0] for ev in bev}
+            bev.clear()
         keeper = self.keeper
         try:
             for inst in sorted(instruments):

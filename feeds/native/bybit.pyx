@@ -498,6 +498,7 @@ cdef class BybitDecoder(NativeDecoder):
         if sym == NULL:
             raise KeyError("s")
         inst = self._symbol(sym)
+        self.note_book(inst)
         if u == NULL or type_ == NULL or b == NULL or a == NULL or ts_v == NULL:
             raise KeyError("u/type/b/a/ts")
         snap = _is_text(type_, b"snapshot", 8) or _eq_one(u)     # u == 1: service restart

@@ -43,6 +43,8 @@ cdef class NativeDecoder:
     cdef Py_ssize_t symcap
     cdef Py_ssize_t nsyms
     cdef dict long_syms                  # symbols too long for the C cache
+    cdef uint32_t frame_books[8]         # instruments of the book messages this frame began
+    cdef int nframe_books                # (kept when the frame fails: their books lost an update)
 
     # for venue subclasses
     cdef yyjson_val *parse(self, const char *p, Py_ssize_t n) except NULL
@@ -53,6 +55,7 @@ cdef class NativeDecoder:
                         int64_t first, int64_t last, int64_t prev, bint has_checksum,
                         int64_t checksum) except -1
     cdef int mark_last(self, Py_ssize_t n0) except -1
+    cdef int note_book(self, uint32_t instrument) except -1   # a book message of it starts here
     cdef int fail(self, Py_ssize_t n0, str why) except -1
     cdef uint32_t _long(self, const char *s, Py_ssize_t n) except 0
     cdef uint32_t _register(self, const char *s, Py_ssize_t n, uint64_t h) except 0

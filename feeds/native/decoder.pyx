@@ -198,6 +198,18 @@ cdef class NativeDecoder:
         self.nev += 1
         return 0
 
+    cdef int note_book(self, uint32_t instrument) except -1:
+        """Called by a venue as it starts decoding a book message of `instrument`: if the frame
+        then fails, the worker resyncs these books (they lost an update) - see failed_books."""
+        cdef int i
+        for i in range(self.nframe_books):
+            if self.frame_books[i] == instrument:
+                return 0
+        if self.nframe_books < 8:
+            self.frame_books[self.nframe_books] = instrument
+            self.nframe_books += 1
+        return 0
+
     cdef int mark_last(self, Py_ssize_t n0) except -1:
         cdef RecordBatch out = self.out
         if out.n > n0:
@@ -216,6 +228,7 @@ cdef class NativeDecoder:
     cdef int feed_frame(self, const char *p, Py_ssize_t n, int64_t ts_recv) except -1:
         cdef Py_ssize_t n0 = self.out.n
         self.nev = 0
+        self.nframe_books = 0
         try:
             self.feed_c(p, n, ts_recv)
         except DecodeError:
@@ -262,6 +275,12 @@ cdef class NativeDecoder:
 
     def clear_events(self):
         self.nev = 0
+
+    @property
+    def failed_books(self):
+        """Instruments whose book messages the last frame began (after a DecodeError: the books
+        that lost an update and must be resynced; a frame with more than 8 keeps the first 8)."""
+        return [self.frame_books[i] for i in range(self.nframe_books)]
 
     def symbol(self, instrument):
         """The venue-native symbol of an instrument id, e.g. "BTCUSDT"."""

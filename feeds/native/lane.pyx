@@ -163,7 +163,11 @@ cdef class Lane:
             out.n = n0
             if nd is None:
                 dec.book_events.clear()
-            worker._bad_frame(self._bytes(payload, p, n), e, sock)
+                worker._bad_frame(self._bytes(payload, p, n), e, sock)
+            elif nd.nframe_books:              # book messages lost: their books resync
+                worker._bad_books(self._bytes(payload, p, n), e, sock, ts, nd.failed_books)
+            else:
+                worker._bad_frame(self._bytes(payload, p, n), e, sock)
             return 0
         # books
         if has_books:

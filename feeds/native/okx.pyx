@@ -413,6 +413,7 @@ cdef class OkxDecoder(NativeDecoder):
                    int64_t ts_recv) except -1:
         """books* -> BOOK per level, bids then asks; a BookEvent per message."""
         cdef uint32_t inst = self.inst_of(inst_id)
+        self.note_book(inst)
         cdef bint snap
         cdef yyjson_val *d
         cdef Py_ssize_t count, i

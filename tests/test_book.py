@@ -315,3 +315,28 @@ def test_checksum_verification_can_be_throttled():
     clock[0] = 150
     run(k, Frame().msg(1, bids=[(10, 3)], checksum=99))       # due: verified, mismatch -> resync
     assert len(calls) == 2 and Status.CHECKSUM in codes(w)
+
+
+def test_table_flush_with_an_id_the_slot_cannot_hold_writes_nothing(shm_names):
+    """A book left with a malformed frame's id (1.5) makes flush_table raise before any slot of
+    that flush is written; the books stay due, and a resync makes the flush whole again."""
+    import struct
+    table = BookTable.create(shm_names("books"), depth=3, slots=8)
+    try:
+        k, w, r, req = keeper("okx", table=table, depth=3)
+        run(k, Frame().msg(2, bids=[(10, 1)], asks=[(11, 1)], last=5, snapshot=True)
+            .msg(3, bids=[(20, 1)], asks=[(21, 1)], last=7, snapshot=True))
+        k.flush_table(1)
+        versions = [table.table.version(i) for i in (2, 3)]
+        run(k, Frame().msg(2, bids=[(10, 2)], last=6, prev=5).msg(3, last=1.5, prev=7))
+        assert set(k.dirty) == {2, 3} and k.books[3].last_id == 1.5
+        with pytest.raises(struct.error):
+            k.flush_table(2)
+        assert [table.table.version(i) for i in (2, 3)] == versions and len(k.dirty) == 2
+        k.resync(3)
+        k.flush_table(3)
+        assert not k.dirty and table.levels(2)[0] == [(10.0, 2.0)]
+        row = table.read(3)
+        assert row["update_id"] == -1 and row["n_bids"] == 0 and not row["state"] & 1
+    finally:
+        table.close()

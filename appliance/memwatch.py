@@ -4,22 +4,34 @@ path: the supervisor samples each child every few seconds.
 Why "besides the rings": a ring is a MAP_SHARED file in /dev/shm; pages only its producer has
 touched count as that process's private memory (USS), so a worker's USS would grow with its
 ring until the ring wrapped. The appliance's budget (<= 250 MB besides the rings) and the
-recycle limits are about the heap, so mappings of /dev/shm/tickring.* are counted apart.
+recycle limits are about the heap, so mappings of tickring segments are counted apart: those of
+/dev/shm/tickring.*, and those of the process that created a segment, which maps it under the
+hidden name it was built under (/dev/shm/.tickring.creating-<pid>-..., "(deleted)" once linked
+into place, see shm/segment.py): the compactor's candle ring and tables, ~10 MB in the demo,
+used to count as its heap and grew it until the candle ring wrapped.
 
   uss  private memory besides tickring segments (what a recycle frees)
   pss  proportional set size besides tickring segments (what the box pays; sums across processes)
   shm  PSS of the tickring segments it maps (reported, never limited)
+  kids with descendants: their share of uss/pss per process name (the compactor's
+       "parquet-forks" and "parquet-writer"), so a report can tell them from the parent
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
 from shm.layout import PREFIX
 
 SHM_PREFIX = "/dev/shm/" + PREFIX
+SHM_CREATING_PREFIX = "/dev/shm/." + PREFIX + "creating-"     # shm/segment.py: create()
 MB = 1 << 20
+
+
+def is_segment(path: str) -> bool:
+    """A mapping of a tickring shared-memory segment, under its name or its creation name."""
+    return path.startswith(SHM_PREFIX) or path.startswith(SHM_CREATING_PREFIX)
 
 
 @dataclass
@@ -28,15 +40,19 @@ class Mem:
     pss: int
     shm: int
     rss: int
+    kids: dict = field(default_factory=dict)     # descendant name -> {"uss": n, "pss": n, "n": processes}
 
     def as_dict(self) -> dict:
-        return {"uss": self.uss, "pss": self.pss, "shm": self.shm, "rss": self.rss}
+        d = {"uss": self.uss, "pss": self.pss, "shm": self.shm, "rss": self.rss}
+        if self.kids:
+            d["kids"] = self.kids
+        return d
 
 
 def _one(proc: psutil.Process) -> Mem:
     uss = pss = shm = rss = 0
     for m in proc.memory_maps(grouped=True):
-        if m.path.startswith(SHM_PREFIX):
+        if is_segment(m.path):
             shm += m.pss
             continue
         uss += m.private_clean + m.private_dirty
@@ -47,8 +63,9 @@ def _one(proc: psutil.Process) -> Mem:
 
 def sample(pid: int, descendants: bool = False) -> Mem | None:
     """Memory of one process, or None if it is gone (or not ours to read). With descendants,
-    plus the processes it started (the compactor's short-lived Parquet writer): what it costs
-    the box, not only its own address space."""
+    plus the processes it started (the compactor's Parquet writers and the process it forks
+    them from): what it costs the box, not only its own address space; `kids` says how much of
+    it is theirs, by process name."""
     try:
         proc = psutil.Process(pid)
         total = _one(proc)
@@ -58,9 +75,14 @@ def sample(pid: int, descendants: bool = False) -> Mem | None:
     for kid in kids:
         try:
             m = _one(kid)
+            name = kid.name()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, FileNotFoundError):
             continue                           # it finished meanwhile
-        total = Mem(total.uss + m.uss, total.pss + m.pss, total.shm + m.shm, total.rss + m.rss)
+        part = total.kids.setdefault(name, {"uss": 0, "pss": 0, "n": 0})
+        part["uss"] += m.uss
+        part["pss"] += m.pss
+        part["n"] += 1
+        total = Mem(total.uss + m.uss, total.pss + m.pss, total.shm + m.shm, total.rss + m.rss, total.kids)
     return total
 
 

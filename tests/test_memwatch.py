@@ -90,3 +90,28 @@ def test_segment_paths():
     assert not memwatch.is_segment("/dev/shm/other")
     assert not memwatch.is_segment("/usr/lib/x86_64-linux-gnu/libc.so.6")
 
+
+def test_the_soak_gives_a_childs_descendants_rows_of_their_own(monkeypatch):
+    """The compactor's own slope is not blurred by its writer's runs: the fork server (always
+    there) gets a slope, the writer (a process per run, seen now and then) only its max."""
+    from tools import bench_soak
+    clock = [0.0]
+    monkeypatch.setattr(bench_soak.time, "monotonic", lambda: clock[0])
+    rec = bench_soak.Recorder(warmup_s=60)
+    mb = 1 << 20
+    for k, i in enumerate(range(0, 3600, 5)):
+        clock[0] = float(i)
+        kids = {"parquet-forks": {"uss": 3 * mb, "pss": 4 * mb, "n": 1}}
+        if k % 10 == 0:
+            kids["parquet-writer"] = {"uss": 35 * mb, "pss": 40 * mb, "n": 1}
+        uss = 30 * mb + sum(v["uss"] for v in kids.values())
+        pss = 32 * mb + sum(v["pss"] for v in kids.values())
+        rec({"rings": [], "memory": {"pss": pss},
+             "processes": [{"name": "compactor", "pid": 9, "restarts": 0, "recycles": 0,
+                            "memory": {"uss": uss, "pss": pss, "kids": kids}}]})
+    out = rec.report(60, 100, ["x"])["processes"]
+    assert out["compactor"]["uss_max_mb"] == 30.0 and out["compactor"]["uss_slope_mb_per_h"] == 0.0
+    assert out["compactor/parquet-forks"]["uss_slope_mb_per_h"] == 0.0
+    writer = out["compactor/parquet-writer"]
+    assert writer["transient"] and writer["uss_slope_mb_per_h"] is None
+    assert writer["uss_max_mb"] == 35.0 and writer["pss_max_mb"] == 40.0

@@ -1,6 +1,7 @@
-"""The compactor spools row groups and leaves Parquet to a short-lived writer process: the
-compactor itself never loads pyarrow, flushes commit in order, and a failed writer checkpoints
-nothing (the rows are read again from the ring at the next start)."""
+"""The compactor spools row groups and leaves Parquet to a short-lived writer process forked from
+a small server it starts: neither the compactor nor the server loads pyarrow, flushes commit in
+order, a failed writer (or a server gone) checkpoints nothing (the rows are read again from the
+ring at the next start), and no writer outlives its compactor."""
 from __future__ import annotations
 
 import json
@@ -35,8 +36,10 @@ while comp.streams[0].reader.next < want and time.monotonic() < deadline:
         comp.wait(0.01)
 comp.flush()
 runs = comp.jobs.runs
+server_maps = open(f"/proc/{comp.jobs.server.pid}/maps").read()
 comp.close()
-print(json.dumps({"pyarrow_loaded": any(m.split(".")[0] == "pyarrow" for m in sys.modules), "writer_runs": runs}))
+print(json.dumps({"pyarrow_loaded": any(m.split(".")[0] == "pyarrow" for m in sys.modules), "writer_runs": runs,
+                  "server_maps_pyarrow": "pyarrow" in server_maps}))
 """
 
 
@@ -69,6 +72,7 @@ def test_compactor_never_loads_pyarrow_and_its_writer_makes_the_files(tmp_path, 
         assert out.returncode == 0, out.stderr
         report = json.loads(out.stdout.strip().splitlines()[-1])
         assert report["pyarrow_loaded"] is False
+        assert report["server_maps_pyarrow"] is False          # the process writers fork from
         assert report["writer_runs"] >= 1
         files = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(root, "trades")) for f in fs)
         t = pq.ParquetFile(files[0])
@@ -102,6 +106,7 @@ def test_flushes_commit_in_order_even_one_without_files(tmp_path):
     jobs.submit("vb", [], {"next_seq": 0})            # nothing to write, but behind va's files
     jobs.submit("va", [_flush(staging, "va", trades([1], 200, t0 + 10**9))], {"next_seq": 500})
     jobs.drain()
+    jobs.close()
     assert saved == ["va", "vb", "va"]
     assert ckpts.load("va")["next_seq"] == 500
     files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(str(tmp_path), "trades")) for f in fs]
@@ -118,6 +123,7 @@ def test_a_failed_writer_checkpoints_nothing_and_leaves_only_orphans(tmp_path):
     with pytest.raises(WriterFailed, match="exited with 1 writing va"):
         jobs.submit("va", [entry], {"next_seq": 100})
         jobs.drain()
+    jobs.close()
     assert ckpts.load("va") is None
     assert not os.path.exists(os.path.join(root, "trades"))
     moved, orphans = recover(root)                      # the next start cleans .staging
@@ -153,9 +159,93 @@ def test_a_venue_due_publishes_the_venues_half_way_there_in_the_same_writer_run(
         reg.close()
 
 
-def test_the_writer_dies_with_the_compactor(tmp_path):
+def _blocked_on_fifo(pid: int) -> None:
+    deadline = time.monotonic() + 60
+    while open(f"/proc/{pid}/wchan").read() != "wait_for_partner":   # opening the FIFO
+        assert time.monotonic() < deadline, "the writer never opened its manifest"
+        time.sleep(0.01)
+
+
+def _gone(proc, what: str) -> None:
+    import psutil
+    try:
+        proc.wait(timeout=30)
+    except psutil.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"the {what} outlived its compactor")
+    except psutil.NoSuchProcess:
+        pass
+
+
+def test_the_forked_writer_and_its_server_die_with_the_compactor(tmp_path):
     """A writer must not outlive a killed compactor: the restarted one cleans .staging and would
     race it. The manifest here is a FIFO nobody writes, so the writer blocks until killed."""
+    import psutil
+    fifo = str(tmp_path / "manifest")
+    os.mkfifo(fifo)
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import sys\n"
+        "from appliance.compactor.forkserver import ForkServer\n"
+        "server = ForkServer.start()\n"
+        "print(server.pid, server.run(sys.argv[1]), flush=True)\n"
+        "sys.stdin.read()\n"), fifo], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+    server_pid, writer_pid = map(int, parent.stdout.readline().split())
+    server, writer = psutil.Process(server_pid), psutil.Process(writer_pid)
+    _blocked_on_fifo(writer_pid)
+    assert (server.name(), writer.name()) == ("parquet-forks", "parquet-writer")
+    assert writer.ppid() == server_pid and server.ppid() == parent.pid
+    parent.kill()
+    parent.wait()
+    parent.stdin.close()
+    parent.stdout.close()
+    _gone(server, "fork server")
+    _gone(writer, "writer")
+
+
+def test_close_kills_a_running_writer_and_stops_the_server(tmp_path):
+    import psutil
+    fifo = str(tmp_path / "manifest")
+    os.mkfifo(fifo)
+    jobs = WriterJobs(Staging(str(tmp_path)), Checkpoints(str(tmp_path)), lambda i: "", {})
+    writer = psutil.Process(jobs.server.run(fifo))
+    jobs.running = (writer.pid, [], fifo)
+    _blocked_on_fifo(writer.pid)
+    server = jobs.server.pid
+    jobs.close()
+    assert not writer.is_running() or writer.status() == psutil.STATUS_ZOMBIE
+    assert not psutil.pid_exists(server)                 # reaped
+
+
+def test_a_server_gone_is_a_writer_failed(tmp_path):
+    import signal
+    root = str(tmp_path)
+    staging, ckpts = Staging(root), Checkpoints(root)
+    jobs = WriterJobs(staging, ckpts, lambda i: "", {})
+    os.kill(jobs.server.pid, signal.SIGKILL)
+    with pytest.raises(WriterFailed, match="fork server .* is gone writing va"):
+        jobs.submit("va", [_flush(staging, "va", trades([1], 100, 1_767_225_600_000_000_000))], {"next_seq": 100})
+        jobs.drain()
+    jobs.close()
+    assert ckpts.load("va") is None
+
+
+def test_the_writer_loads_pyarrow_lean_and_it_still_works():
+    probe = ("import json, os, io\n"
+             "from appliance.compactor import pyarrow_lean\n"
+             "dropped = pyarrow_lean.load()\n"
+             "import pyarrow as pa, pyarrow.parquet as pq\n"
+             "buf = io.BytesIO(); pq.write_table(pa.table({'a': [1, 2, 3]}), buf)\n"
+             "print(json.dumps({'dropped': dropped, 'pool': pa.default_memory_pool().backend_name,\n"
+             "                  'back': pq.read_table(io.BytesIO(buf.getvalue())).column('a').to_pylist()}))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["dropped"] > 4 << 20           # ~23 MB on pyarrow 26
+    assert report["pool"] == "system" and report["back"] == [1, 2, 3]
+
+
+def test_the_writer_started_by_hand_dies_with_its_parent(tmp_path):
+    """`python -m appliance.compactor.parquet_job MANIFEST PARENT` (debugging) keeps the rule."""
     import psutil
     fifo = str(tmp_path / "manifest")
     os.mkfifo(fifo)
@@ -165,17 +255,9 @@ def test_the_writer_dies_with_the_compactor(tmp_path):
         "print(w.pid, flush=True)\n"
         "sys.stdin.read()\n"), fifo], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
     writer = psutil.Process(int(parent.stdout.readline()))
-    deadline = time.monotonic() + 30
-    while open(f"/proc/{writer.pid}/wchan").read() != "wait_for_partner":   # blocked on the FIFO
-        assert time.monotonic() < deadline, "the writer never opened its manifest"
-        time.sleep(0.01)
+    _blocked_on_fifo(writer.pid)
     parent.kill()
     parent.wait()
     parent.stdin.close()
-    try:
-        writer.wait(timeout=30)
-    except psutil.TimeoutExpired:
-        writer.kill()
-        raise AssertionError("the writer outlived its compactor")
-    except psutil.NoSuchProcess:
-        pass
+    parent.stdout.close()
+    _gone(writer, "writer")

@@ -1,14 +1,16 @@
-"""The compactor's Parquet writer: `python -m appliance.compactor.parquet_job MANIFEST [PARENT]`.
+"""The compactor's Parquet writer: a short-lived process, so that pyarrow's memory lives only
+while files are written, never in the long-running compactor (see spool.py).
 
-A short-lived process, so that pyarrow's 35-45 MB live only while files are written, never in
-the long-running compactor (see spool.py). The manifest (JSON, written by jobs.py) lists the
-files of one or more flushes: each spool becomes one Parquet file in .staging with row groups of
-its row_group_rows, fsynced; quality rows come inline. The spools are deleted once their file is
-written. On success it prints one JSON line {files, rows, bytes} and exits 0; on any error it
-exits non-zero with the traceback on stderr, and the compactor, which has not checkpointed
-these rows, stops (its restart reads them again from the ring). Given the compactor's pid it
-dies with it: a restarted compactor removes whatever a writer left in .staging, and must not
-race one still writing there.
+The compactor's fork server (forkserver.py) forks one per run and calls `run(MANIFEST)`;
+`python -m appliance.compactor.parquet_job MANIFEST [PARENT]` does the same in a fresh
+interpreter (by hand, for debugging). pyarrow is loaded lean (pyarrow_lean.py). The manifest
+(JSON, written by jobs.py) lists the files of one or more flushes: each spool becomes one
+Parquet file in .staging with row groups of its row_group_rows, fsynced; quality rows come
+inline. The spools are deleted once their file is written. On success the result is
+{files, rows, bytes}; on any error the writer exits non-zero with the traceback on stderr, and
+the compactor, which has not checkpointed these rows, stops (its restart reads them again from
+the ring). It dies with its parent (PR_SET_PDEATHSIG): a restarted compactor removes whatever a
+writer left in .staging, and must not race one still writing there.
 """
 from __future__ import annotations
 
@@ -67,6 +69,15 @@ def write(manifest: dict) -> dict:
     return done
 
 
+def run(manifest_path: str) -> dict:
+    """Load pyarrow, write the manifest's files; {files, rows, bytes}."""
+    from .pyarrow_lean import load
+    load()
+    with open(manifest_path, "rb") as f:
+        manifest = json.loads(f.read())
+    return write(manifest)
+
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -78,9 +89,7 @@ def main(argv: list[str]) -> int:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != int(argv[1]):          # it died before prctl took effect
             return 1
-    with open(argv[0], "rb") as f:
-        manifest = json.loads(f.read())
-    print(json.dumps(write(manifest)), flush=True)
+    print(json.dumps(run(argv[0])), flush=True)
     return 0
 
 

@@ -8,14 +8,14 @@ for odd values: a number where a string is documented is read as float()/int() r
 missing key is a KeyError where a dict lookup raised one; where the Python code iterated a
 string or an object as a level list, or registered a number as a spot symbol, a rare path does
 the same in Python. Decided differently, on purpose: a BookEvent's sequence fields (U, u, pu,
-lastUpdateId) are integers here (a bool or an integral number counts); Python passed any value
-into the BookEvent, which the book keeper then refused.
+lastUpdateId) are integers here (a bool or an integral number counts), else the frame is
+malformed; Python passed any value into the BookEvent and the book keeper refused it. Either
+way the book is resynced: book messages are noted (note_book) before their fields are read.
 
 How: one pass over each JSON object's keys files the values read here into a table by key
 (the last of duplicate keys wins, as in a dict), so a message costs one walk of its keys, then
 plain C reads of the values.
 """
-from cpython.exc cimport PyErr_Clear, PyErr_ExceptionMatches, PyErr_Occurred
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport NAN
 from libc.stdint cimport INT64_MAX, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -161,30 +161,12 @@ cdef list py_levels(yyjson_val *v):
     return [(float(lv[0]), float(lv[1])) for lv in levels]
 
 
-# text_to_double/_int64 are `except?` functions; called through these pointer types, the error
-# check is ours (below) instead of Cython's, so a ValueError can be retried without a try block
-ctypedef double (*double_of_text)(const char *, Py_ssize_t) noexcept
-ctypedef int64_t (*int64_of_text)(const char *, Py_ssize_t) noexcept
-
-
-cdef inline double float_of_text(const char *s, Py_ssize_t n) except? -1.0:
-    """float() of a JSON string. text_to_double's fallback parses bytes, which know only ASCII:
-    on its ValueError, ask float() of the str (float("１.5") is 1.5, a no-break space is blank)."""
-    cdef double v = (<double_of_text>text_to_double)(s, n)
-    if v == -1.0 and PyErr_Occurred() != NULL:
-        if not PyErr_ExceptionMatches(ValueError):
-            return -1.0
-        PyErr_Clear()
-        return float(PyUnicode_DecodeUTF8(s, n, NULL))
-    return v
-
-
 cdef inline double to_float(yyjson_val *v, const char *key) except? -1.0:
     """float(d[key])."""
     if v == NULL:
         raise KeyError(key.decode())
     if yyjson_is_str(v):
-        return float_of_text(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
+        return text_to_double(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
     if yyjson_is_real(v):
         return yyjson_get_real(v)
     if yyjson_is_sint(v):
@@ -206,19 +188,10 @@ cdef double num_or_nan(yyjson_val *v, const char *key) except? -1.0:
 
 cdef int int_of_text(const char *s, Py_ssize_t n, int64_t *out) except -1:
     """int() of a JSON string into out[0]: 0, or 1 when int() gives a number beyond int64."""
-    cdef int64_t v = (<int64_of_text>text_to_int64)(s, n)
-    if v == -1 and PyErr_Occurred() != NULL:
-        if PyErr_ExceptionMatches(OverflowError):
-            PyErr_Clear()
-            return 1
-        if not PyErr_ExceptionMatches(ValueError):
-            return -1
-        PyErr_Clear()
-        big = int(PyUnicode_DecodeUTF8(s, n, NULL))      # int("１２") is 12; int(b"...") is not
-        if not -(1 << 63) <= big < (1 << 63):
-            return 1
-        v = big
-    out[0] = v
+    try:
+        out[0] = text_to_int64(s, n)
+    except OverflowError:
+        return 1
     return 0
 
 
@@ -559,6 +532,7 @@ cdef class BinanceDecoder(NativeDecoder):
         cdef bint snapshot = self.usdm and names_partial_depth(stream)
         cdef uint32_t inst = self.symbol_id(f[KEY_s], b"s")
         cdef int64_t ts, first, last, prev = -1
+        self.note_book(inst)                     # from here a failure costs the book an update
         cdef int ts_too_big = ms_of(f[KEY_E], &ts, b"E")
         required(f[KEY_u], b"u")
         cdef Py_ssize_t start = self.levels(f[KEY_b], f[KEY_a], b"b", b"a", inst, ts, ts_too_big,
@@ -577,6 +551,7 @@ cdef class BinanceDecoder(NativeDecoder):
         if stream == NULL:
             raise DecodeError(f"{self.venue}: partial depth without a stream name (use /stream)")
         cdef uint32_t inst = self.stream_symbol(stream)
+        self.note_book(inst)
         cdef Py_ssize_t start = self.levels(f[KEY_bids], f[KEY_asks], b"bids", b"asks", inst, 0,
                                             False, ts_recv, F_SNAPSHOT, f[KEY_lastUpdateId],
                                             b"lastUpdateId", &u)

@@ -25,6 +25,7 @@ class _Conn:
     def __init__(self, venue):
         self.venue = venue
         self.handler = lambda payload, sock: None
+        self.lane = None                     # no worker: frames would go to handler
         self.make_decoder = lambda: venue.decoder()
         self.wait_for = None
 

@@ -121,6 +121,10 @@ class Decoder:
         self.feed(frame, ts_recv)
         return self.out.array()
 
+    def clear_events(self) -> None:
+        """Forget the last frame's book messages (the worker took them)."""
+        self.book_events.clear()
+
     def symbol(self, instrument: int) -> str:
         """The venue-native symbol of an instrument id, e.g. "BTCUSDT"."""
         return self.instruments.symbol(instrument)

@@ -299,9 +299,8 @@ class FeedWorker:
         carried is resynced - the keeper may have applied part of the frame (or kept a bad
         id), and either way the book lost an update that consumers will never see."""
         if instruments is None:
-            bev = sock.decoder.book_events
-            instruments = {ev[0] for ev in bev}
-            bev.clear()
+            instruments = {ev[0] for ev in sock.decoder.book_events}
+            sock.decoder.clear_events()
         keeper = self.keeper
         try:
             for inst in sorted(instruments):

@@ -24,6 +24,7 @@ from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
 from shm._batch cimport RecordBatch
 from shm._writer cimport WriterCore
 
+from .book cimport KeeperCore
 from .decoder cimport NativeDecoder
 
 from shm import layout as L
@@ -88,8 +89,8 @@ cdef class Lane:
     cdef object worker
     cdef WriterCore writer
     cdef uint64_t *u
-    cdef object keeper
-    cdef object flush_table          # keeper.flush_table, or None without a book table
+    cdef KeeperCore keeper
+    cdef bint has_table              # the keeper writes a book table after each frame
     cdef RecordBatch held            # the batch whose records a socket read holds back
     cdef Py_ssize_t n0               # the current frame's first record in it
     cdef Py_ssize_t sent             # records of it already published
@@ -97,12 +98,12 @@ cdef class Lane:
     cdef public int overlaps         # connection rotations in progress (worker.overlap)
     cdef public int dedupe           # 1 while trades must be deduped (rotation + tail)
 
-    def __init__(self, worker, WriterCore writer, keeper, table):
+    def __init__(self, worker, WriterCore writer, KeeperCore keeper, table):
         self.worker = worker
         self.writer = writer
         self.u = writer.u
         self.keeper = keeper
-        self.flush_table = keeper.flush_table if table is not None else None
+        self.has_table = table is not None
         self.held = None
 
     # -- entry points ------------------------------------------------------------------------------
@@ -171,17 +172,18 @@ cdef class Lane:
             return 0
         # books
         if has_books:
-            if bev is None:
-                bev = nd.book_events
             try:
-                if self.overlaps:
-                    drops = worker._books(bev, out.buf, sock, ts)
+                if self.overlaps:              # a rotation: the worker's dedupe path (Python)
+                    drops = worker._books(bev if bev is not None else nd.book_events, out.buf, sock, ts)
+                elif nd is not None:
+                    drops = self.keeper.check_c(nd.evs, nd.nev, PyByteArray_AS_STRING(out.buf))
+                    if self.has_table:
+                        self.keeper.flush_table_c(ts)
                 else:
                     drops = self.keeper.check(bev, out.buf)
-                    if self.flush_table is not None:
-                        self.flush_table(ts)
-                    if nd is None:
-                        bev.clear()            # after the flush: _bad_books needs them if it raises
+                    if self.has_table:
+                        self.keeper.flush_table_c(ts)
+                    bev.clear()                # after the flush: _bad_books needs them if it raises
             except Exception as e:             # a sequence field of the wrong type, or a keeper bug
                 out.n = n0
                 worker._bad_books(self._bytes(payload, p, n), e, sock, ts)

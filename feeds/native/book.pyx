@@ -334,24 +334,25 @@ cdef class BookSlotWriter:
         (<uint32_t *>(row + 12))[0] = 0
         (<int64_t *>(row + 16))[0] = ts_recv
         (<int64_t *>(row + 24))[0] = last
-        out = <double *>(row + 32)
-        lv = b.bid.lv + b.bid.n - 1               # the best bid; deeper levels below it
-        out[0] = lv.key if nb else 0.0
-        out[1] = lv.size if nb else 0.0
-        lv = b.ask.lv + b.ask.n - 1
-        out[2] = -lv.key if na else 0.0
-        out[3] = lv.size if na else 0.0
+        out = <double *>(row + 32)           # top of book, then the levels, best first
+        out[0] = out[1] = out[2] = out[3] = 0.0
         out = <double *>(row + HEAD)
-        lv = b.bid.lv + b.bid.n - 1
-        for d in range(nb):
-            out[2 * d] = lv[-d].key
-            out[2 * d + 1] = lv[-d].size
+        if nb:
+            lv = b.bid.lv + b.bid.n - 1          # the best bid; deeper levels below it
+            (<double *>(row + 32))[0] = lv.key
+            (<double *>(row + 32))[1] = lv.size
+            for d in range(nb):
+                out[2 * d] = lv[-d].key
+                out[2 * d + 1] = lv[-d].size
         memset(out + 2 * nb, 0, 16 * (self.depth - nb))
         out = <double *>(row + HEAD + 16 * self.depth)
-        lv = b.ask.lv + b.ask.n - 1
-        for d in range(na):
-            out[2 * d] = -lv[-d].key
-            out[2 * d + 1] = lv[-d].size
+        if na:
+            lv = b.ask.lv + b.ask.n - 1
+            (<double *>(row + 32))[2] = -lv.key
+            (<double *>(row + 32))[3] = lv.size
+            for d in range(na):
+                out[2 * d] = -lv[-d].key
+                out[2 * d + 1] = lv[-d].size
         memset(out + 2 * na, 0, 16 * (self.depth - na))
         return self.slots.store_c(b.inst, row)
 

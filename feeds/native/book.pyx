@@ -635,14 +635,12 @@ cdef class KeeperCore:
         (SNAPSHOT for a Bybit u == 1 reset, CROSSED, RESYNCED).
         """
         cdef Py_buffer view
-        cdef char *p
-        cdef Py_ssize_t nrec
+        cdef char *p = NULL
+        cdef Py_ssize_t nrec = 0
         cdef BookEv e
         cdef bint held = False
-        if type(buf) is bytearray:
-            p = PyByteArray_AS_STRING(buf)
-            nrec = PyByteArray_GET_SIZE(buf) // REC
-        else:
+        cdef bint is_bytearray = type(buf) is bytearray
+        if not is_bytearray:
             PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
             held = True
             p = <char *>view.buf
@@ -650,6 +648,9 @@ cdef class KeeperCore:
         drops = None
         try:
             for ev in events:
+                if is_bytearray:        # read per event: a slow path could have resized it
+                    p = PyByteArray_AS_STRING(buf)
+                    nrec = PyByteArray_GET_SIZE(buf) // REC
                 if to_bookev(ev, &e, nrec):
                     if not self.event_c(&e, ev, p, buf):
                         continue

@@ -24,7 +24,7 @@ from libc.string cimport memchr, memcmp, memset
 from shm._record cimport (F_SNAPSHOT, K_BOOK, K_LIQUIDATION, K_MARK, K_TRADE, S_ASK, S_BID,
                           S_BUY, S_SELL, put_level, put_quote, tickring_record)
 
-from .decoder cimport NativeDecoder
+from .decoder cimport NativeDecoder, py_value
 from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
                     unsafe_yyjson_get_str, yyjson_get_bool, yyjson_get_real, yyjson_get_sint,
                     yyjson_get_uint, yyjson_is_arr, yyjson_is_bool, yyjson_is_null,
@@ -117,39 +117,6 @@ cdef str kind_of(yyjson_val *v):
         return "str"
     return "list" if yyjson_is_arr(v) else "dict"
 
-
-cdef object py_value(yyjson_val *v):
-    """The Python object orjson made of a JSON value, for the rare paths that follow Python's
-    rules on odd shapes."""
-    cdef size_t left
-    cdef yyjson_val *x
-    if yyjson_is_str(v):
-        return PyUnicode_DecodeUTF8(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), NULL)
-    if yyjson_is_real(v):
-        return yyjson_get_real(v)
-    if yyjson_is_sint(v):
-        return yyjson_get_sint(v)
-    if yyjson_is_uint(v):
-        return yyjson_get_uint(v)
-    if yyjson_is_bool(v):
-        return bool(yyjson_get_bool(v))
-    if yyjson_is_null(v):
-        return None
-    left = unsafe_yyjson_get_len(v)
-    x = unsafe_yyjson_get_first(v)
-    if yyjson_is_arr(v):
-        items = []
-        while left:
-            items.append(py_value(x))
-            x = unsafe_yyjson_get_next(x)
-            left -= 1
-        return items
-    d = {}
-    while left:
-        d[py_value(x)] = py_value(x + 1)
-        x = unsafe_yyjson_get_next(x + 1)
-        left -= 1
-    return d
 
 
 cdef list py_levels(yyjson_val *v):

@@ -8,6 +8,11 @@ from shm._record cimport tickring_record
 from .json cimport yyjson_alc, yyjson_doc, yyjson_val
 
 
+# a JSON value as the Python object orjson.loads gives (for the rare paths that apply Python's
+# own rules to odd shapes); ValueError beyond orjson's nesting limit
+cdef object py_value(yyjson_val *v, int depth=*)
+
+
 cdef struct BookEv:
     # one order-book message: feeds.decoder.BookEvent as a C struct (same fields and meaning)
     uint32_t instrument

@@ -13,6 +13,7 @@ The feed's fast lane calls `feed_frame` and reads `evs`/`nev` directly.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
@@ -20,6 +21,10 @@ from shm._batch cimport RecordBatch
 from shm._record cimport F_LAST, tickring_record
 
 from .text cimport text_to_double, text_to_int64
+from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
+                    unsafe_yyjson_get_str, yyjson_get_bool, yyjson_get_real, yyjson_get_sint,
+                    yyjson_get_uint, yyjson_is_arr, yyjson_is_bool, yyjson_is_obj, yyjson_is_real,
+                    yyjson_is_sint, yyjson_is_str, yyjson_is_uint, yyjson_val)
 from .json cimport (yyjson_alc_dyn_free, yyjson_alc_dyn_new, yyjson_doc_free, yyjson_doc_get_root,
                     yyjson_read_err, yyjson_read_opts)
 
@@ -28,6 +33,43 @@ from feeds.decoder import BookEvent, DecodeError, InstrumentMap
 cdef enum:
     KEY_MAX = 50          # SymSlot.key holds up to this many bytes (and a NUL)
     UPPER_MAX = 128
+    DEPTH_MAX = 1024      # orjson's nesting limit
+
+
+cdef object py_value(yyjson_val *v, int depth=0):
+    """The value as orjson.loads gives it, for the slow paths that apply Python's own rules
+    (a number where a string is documented, a level list that is an object...)."""
+    cdef yyjson_val *e
+    cdef size_t i, n
+    if depth > DEPTH_MAX:
+        raise ValueError("nested deeper than orjson reads")
+    if yyjson_is_str(v):
+        return PyUnicode_DecodeUTF8(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), NULL)
+    if yyjson_is_uint(v):
+        return yyjson_get_uint(v)
+    if yyjson_is_sint(v):
+        return yyjson_get_sint(v)
+    if yyjson_is_real(v):
+        return yyjson_get_real(v)
+    if yyjson_is_bool(v):
+        return bool(yyjson_get_bool(v))
+    if yyjson_is_arr(v):
+        out = []
+        n = unsafe_yyjson_get_len(v)
+        e = unsafe_yyjson_get_first(v)
+        for i in range(n):
+            out.append(py_value(e, depth + 1))
+            e = unsafe_yyjson_get_next(e)
+        return out
+    if yyjson_is_obj(v):
+        d = {}
+        n = unsafe_yyjson_get_len(v)
+        e = unsafe_yyjson_get_first(v)
+        for i in range(n):            # a key, then its value (the next value after the key)
+            d[py_value(e, depth + 1)] = py_value(e + 1, depth + 1)
+            e = unsafe_yyjson_get_next(e + 1)
+        return d
+    return None
 
 
 cdef inline uint64_t _fnv1a(const char *s, Py_ssize_t n) noexcept nogil:

@@ -22,7 +22,7 @@ from libc.string cimport memcmp, memcpy
 from shm._record cimport (F_SNAPSHOT, K_BOOK, K_LIQUIDATION, K_MARK, K_TRADE, S_ASK, S_BID,
                           put_level, put_quote, tickring_record)
 
-from .decoder cimport NativeDecoder
+from .decoder cimport NativeDecoder, py_value
 from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
                     unsafe_yyjson_get_str, yyjson_get_bool, yyjson_get_real,
                     yyjson_get_sint, yyjson_get_uint, yyjson_is_arr, yyjson_is_bool,
@@ -37,7 +37,6 @@ cdef int64_t MS = 1000000                # ns per millisecond
 cdef int64_t MS_MAX = 9223372036854      # |ms| beyond this overflows int64 as ns
 
 cdef enum:
-    DEPTH_MAX = 1024              # orjson's nesting limit (py_value refuses deeper values)
     NAME_MAX = 31
 
 cdef enum Channel:
@@ -117,40 +116,6 @@ cdef inline bint text_is(yyjson_val *v, const char *s, size_t n) noexcept:
     """v is the string s[:n] (False for NULL and other types)."""
     return yyjson_is_str(v) and key_is(v, s, n)
 
-
-cdef object py_value(yyjson_val *v, int depth=0):
-    """The value as orjson.loads gives it, for the slow paths that apply Python's own rules."""
-    cdef yyjson_val *e
-    cdef size_t i, n
-    if depth > DEPTH_MAX:
-        raise ValueError("okx: nested deeper than orjson reads")
-    if yyjson_is_str(v):
-        return PyUnicode_DecodeUTF8(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), NULL)
-    if yyjson_is_uint(v):
-        return yyjson_get_uint(v)
-    if yyjson_is_sint(v):
-        return yyjson_get_sint(v)
-    if yyjson_is_real(v):
-        return yyjson_get_real(v)
-    if yyjson_is_bool(v):
-        return bool(yyjson_get_bool(v))
-    if yyjson_is_arr(v):
-        out = []
-        n = unsafe_yyjson_get_len(v)
-        e = unsafe_yyjson_get_first(v)
-        for i in range(n):
-            out.append(py_value(e, depth + 1))
-            e = unsafe_yyjson_get_next(e)
-        return out
-    if yyjson_is_obj(v):
-        d = {}
-        n = unsafe_yyjson_get_len(v)
-        e = unsafe_yyjson_get_first(v)
-        for i in range(n):
-            d[py_value(e, depth + 1)] = py_value(value_of(e), depth + 1)
-            e = unsafe_yyjson_get_next(value_of(e))
-        return d
-    return None
 
 
 cdef bint truthy(yyjson_val *v) noexcept:

@@ -1,0 +1,109 @@
+# JSON values as the Python decoders read them (orjson.loads, then float(), int(), bool(),
+# d[key]): what every native venue decoder needs, in one place. Documented types take the C
+# path; anything odd goes through py_value and Python's own rule, so a native decoder accepts
+# and refuses exactly what the Python one did.
+from libc.math cimport NAN, trunc
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcmp
+
+from .decoder cimport py_value
+from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_str,
+                    yyjson_get_bool, yyjson_get_real, yyjson_get_sint, yyjson_get_uint,
+                    yyjson_is_arr, yyjson_is_bool, yyjson_is_null, yyjson_is_obj, yyjson_is_real,
+                    yyjson_is_sint, yyjson_is_str, yyjson_is_uint, yyjson_val)
+from .text cimport text_to_double, text_to_int64
+
+cdef extern from *:
+    """
+    #define TICKRING_MS 1000000LL
+    #define TICKRING_MS_MAX 9223372036854LL   /* |ms| beyond this overflows int64 as ns */
+    """
+    int64_t TICKRING_MS
+    int64_t TICKRING_MS_MAX
+
+
+cdef inline yyjson_val *value_of(yyjson_val *key) noexcept:
+    """An object's value: it follows its key (walking an object: key, value, key, value...)."""
+    return key + 1
+
+
+cdef inline bint key_is(yyjson_val *key, const char *name, size_t n) noexcept:
+    """A string value (an object key) equals name[:n]."""
+    return unsafe_yyjson_get_len(key) == n and memcmp(unsafe_yyjson_get_str(key), name, n) == 0
+
+
+cdef inline bint text_is(yyjson_val *v, const char *s, size_t n) noexcept:
+    """v is the string s[:n] (False for NULL and other types)."""
+    return v != NULL and yyjson_is_str(v) and key_is(v, s, n)
+
+
+cdef inline bint truthy(yyjson_val *v) noexcept:
+    """bool(value) in Python (null, false, 0, 0.0, "", [], {} are false; NULL: absent)."""
+    if v == NULL or yyjson_is_null(v):
+        return False
+    if yyjson_is_bool(v):
+        return yyjson_get_bool(v)
+    if yyjson_is_real(v):
+        return yyjson_get_real(v) != 0.0
+    if yyjson_is_uint(v) or yyjson_is_sint(v):
+        return yyjson_get_uint(v) != 0
+    return unsafe_yyjson_get_len(v) != 0          # string, array, object
+
+
+cdef inline yyjson_val *need(yyjson_val *v, str key) except NULL:
+    """d[key]: KeyError if the object had no such key (v is what a lookup returned)."""
+    if v == NULL:
+        raise KeyError(key)
+    return v
+
+
+cdef inline double dbl(yyjson_val *v) except? -1.0:
+    """float(v)."""
+    if yyjson_is_str(v):
+        return text_to_double(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
+    if yyjson_is_real(v):
+        return yyjson_get_real(v)
+    return float(py_value(v))
+
+
+cdef inline double num(yyjson_val *v) except? -1.0:
+    """feeds.wire.num(v): "" and null are NAN (not available), else float(v)."""
+    if yyjson_is_null(v) or (yyjson_is_str(v) and unsafe_yyjson_get_len(v) == 0):
+        return NAN
+    return dbl(v)
+
+
+cdef inline int64_t whole(yyjson_val *v) except? -1:
+    """int(v), which must fit an int64 (OverflowError beyond, as struct packing raised)."""
+    if yyjson_is_str(v):
+        return text_to_int64(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
+    if yyjson_is_sint(v) or (yyjson_is_uint(v) and yyjson_get_uint(v) < (<uint64_t>1 << 63)):
+        return yyjson_get_sint(v)
+    return int(py_value(v))
+
+
+cdef inline int64_t ms_to_ns(yyjson_val *v) except? -1:
+    """int(v) * 1_000_000 (ms since the epoch -> ns); OverflowError if that leaves int64."""
+    cdef int64_t ms = whole(v)
+    if not -TICKRING_MS_MAX <= ms <= TICKRING_MS_MAX:
+        raise OverflowError(f"time {py_value(v)!r} ms out of range")
+    return ms * TICKRING_MS
+
+
+cdef inline int sequence(yyjson_val *v, int64_t *out, bint real_ok) except -1:
+    """A book sequence field as an int64: an integer, a bool (an int in Python), or with real_ok
+    a whole float; anything else is a malformed frame (TypeError). A BookEvent holds int64s
+    only, so where a Python decoder passed a "123" on to the keeper, this refuses it."""
+    cdef double x
+    if yyjson_is_sint(v) or (yyjson_is_uint(v) and yyjson_get_uint(v) < (<uint64_t>1 << 63)):
+        out[0] = yyjson_get_sint(v)
+        return 0
+    if yyjson_is_bool(v):
+        out[0] = yyjson_get_bool(v)
+        return 0
+    if real_ok and yyjson_is_real(v):
+        x = yyjson_get_real(v)
+        if x == trunc(x) and -9223372036854775808.0 <= x < 9223372036854775808.0:
+            out[0] = <int64_t>x
+            return 0
+    raise TypeError(f"sequence field {py_value(v)!r:.60} is not an integer")

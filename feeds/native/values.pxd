@@ -107,3 +107,75 @@ cdef inline int sequence(yyjson_val *v, int64_t *out, bint real_ok) except -1:
             out[0] = <int64_t>x
             return 0
     raise TypeError(f"sequence field {py_value(v)!r:.60} is not an integer")
+
+from shm._record cimport S_BUY, S_SELL
+
+
+cdef inline int ms_to_ns_late(yyjson_val *v, int64_t *ns) except -1:
+    """int(v) * 1_000_000 into ns[0], returning 0; or 1 (ns[0] untouched) when that leaves
+    int64. A Python decoder held the product as a big int and failed only where it packed it
+    into a record, so the caller raises where it would pack one. Raises what int(v) raises."""
+    cdef int64_t ms
+    if yyjson_is_str(v) and unsafe_yyjson_get_len(v) <= 18:     # no 18-character int() leaves int64
+        ms = text_to_int64(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
+    elif yyjson_is_sint(v) or (yyjson_is_uint(v) and yyjson_get_uint(v) < (<uint64_t>1 << 63)):
+        ms = yyjson_get_sint(v)
+    else:
+        big = int(py_value(v))
+        if not -TICKRING_MS_MAX <= big <= TICKRING_MS_MAX:
+            return 1
+        ms = big
+    if not -TICKRING_MS_MAX <= ms <= TICKRING_MS_MAX:
+        return 1
+    ns[0] = ms * TICKRING_MS
+    return 0
+
+
+cdef inline int side_of(yyjson_val *v) except -1:
+    """feeds.wire.SIDES[v]: a taker/order side as the venues spell it ("buy", "Buy", "BUY",
+    "b" and the sells) -> S_BUY / S_SELL; KeyError for anything else."""
+    cdef const char *s
+    cdef size_t n
+    if yyjson_is_str(v):
+        s = unsafe_yyjson_get_str(v)
+        n = unsafe_yyjson_get_len(v)
+        if n == 3 and (memcmp(s, b"buy", 3) == 0 or memcmp(s, b"Buy", 3) == 0 or
+                       memcmp(s, b"BUY", 3) == 0):
+            return S_BUY
+        if n == 4 and (memcmp(s, b"sell", 4) == 0 or memcmp(s, b"Sell", 4) == 0 or
+                       memcmp(s, b"SELL", 4) == 0):
+            return S_SELL
+        if n == 1 and (s[0] == b"b" or s[0] == b"s"):
+            return S_BUY if s[0] == b"b" else S_SELL
+    raise KeyError(f"side {py_value(v)!r:.60}")
+
+from .json cimport unsafe_yyjson_get_next
+
+
+cdef inline yyjson_val *member(yyjson_val *obj, const char *key, size_t n) noexcept:
+    """d.get(key) of an object: the value, or NULL when absent (or obj is no object); of a
+    repeated key the last one, as in the dict orjson builds (yyjson_obj_getn finds the first)."""
+    cdef yyjson_val *k
+    cdef yyjson_val *found = NULL
+    cdef size_t i
+    if not yyjson_is_obj(obj):
+        return NULL
+    k = unsafe_yyjson_get_first(obj)
+    for i in range(unsafe_yyjson_get_len(obj)):
+        if key_is(k, key, n):
+            found = k + 1
+        k = unsafe_yyjson_get_next(k + 1)
+    return found
+
+
+cdef inline Py_ssize_t items(yyjson_val *v, yyjson_val **first) except -1:
+    """`for x in v` where each x is then read as an object (x[key], x.get(key)): an array's
+    length, its first element in first[0]. "" and {} iterate to nothing, as in Python; any other
+    value fails there as Python did, at once (not iterable) or at its first element (a
+    string's character, an object's key, which are no objects): a TypeError either way."""
+    if yyjson_is_arr(v):
+        first[0] = unsafe_yyjson_get_first(v)
+        return unsafe_yyjson_get_len(v)
+    if (yyjson_is_str(v) or yyjson_is_obj(v)) and unsafe_yyjson_get_len(v) == 0:
+        return 0
+    raise TypeError(f"expected a list of objects, got {py_value(v)!r:.60}")

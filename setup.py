@@ -4,14 +4,34 @@ Every .pyx under shm/ and feeds/ is one extension module named after its path. y
 MIT) is compiled into feeds.native.decoder only: the venue decoders reach its parser through
 that module and use just the header's inline accessors themselves.
 """
+import filecmp
 import glob
 import os
+import shutil
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXTRA_SOURCES = {"feeds.native.decoder": ["feeds/native/vendor/yyjson.c"]}
+
+
+class build_ext_replacing(build_ext):
+    """--inplace copies every module into the tree on every build, writing over the file a
+    running worker has mapped (it would crash). Here a changed module is written beside it and
+    renamed into place (running processes keep the old file), an unchanged one is left alone."""
+
+    def copy_file(self, src, dst, *args, **kwargs):
+        if not (self.inplace and dst.endswith(".so")):
+            return super().copy_file(src, dst, *args, **kwargs)
+        if os.path.exists(dst) and filecmp.cmp(src, dst, shallow=False):
+            return dst, False
+        tmp = f"{dst}.{os.getpid()}.tmp"
+        shutil.copyfile(src, tmp)
+        shutil.copymode(src, tmp)
+        os.replace(tmp, dst)
+        return dst, True
 
 
 def extensions():
@@ -29,7 +49,8 @@ def extensions():
     return out
 
 
-setup(ext_modules=cythonize(extensions(), language_level=3, quiet=True,
+setup(cmdclass={"build_ext": build_ext_replacing},
+      ext_modules=cythonize(extensions(), language_level=3, quiet=True,
                             # bounds and negative-index checks stay on: they only cost where Python
                             # objects are indexed (the rare paths); C pointers are never checked
                             compiler_directives={"cdivision": True}))

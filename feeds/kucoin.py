@@ -1,4 +1,4 @@
-"""KuCoin spot public websocket: declaration, token handshake and pure decoder.
+"""KuCoin spot public websocket: declaration and token handshake; its decoder is native.
 
 Connecting (KuCoin "Apply connect token"): POST {rest_url}/api/v1/bullet-public (no auth)
 returns a token and instanceServers; extra["connect_url"](body) turns that body into
@@ -15,7 +15,7 @@ Wire: {"type": "message", "topic", "subject", "data"}.
                                         (no record)
   level2 (/spotMarket/level2Depth5/50) -> BOOK snapshot levels (no sequence)
   candles, snapshot                  -> nothing
-  welcome, ack, pong, error, notice  -> nothing.
+  welcome, ack, pong, error, notice, ping -> nothing.
 
 Trade ids: BOOK/TRADE `id` must be an int64. KuCoin's `tradeId` was a 24-hex-digit ObjectId in
 older docs (now a decimal string) while the REST backfill (/api/v1/market/histories) only
@@ -27,6 +27,11 @@ Book rule "kucoin": BookEvent(first=sequenceStart, last=sequenceEnd, prev=-1). S
 book /api/v3/market/orderbook/level2 needs an API key): discard events with
 sequenceEnd <= seed, apply when sequenceStart <= last + 1 and sequenceEnd > last, else resync.
 BOOK record id = the row's own sequence. No checksum.
+
+The frames are decoded by KucoinDecoder of feeds/native/kucoin.pyx (compiled: no Python object
+per value on the hot path), which implements the rules above; this module keeps the rest. The
+worker subscribes once a frame holds '"welcome"' (extra["wait_for"]) and matches the pong by
+'"pong"' (Ping.pong); both frames still reach the decoder, which makes nothing of them.
 """
 from __future__ import annotations
 
@@ -35,106 +40,14 @@ import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
-from orjson import dumps, loads
+from orjson import dumps
 
-from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
-
-from .decoder import BookEvent, DecodeError, Decoder
+from .native.kucoin import KucoinDecoder
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, MALFORMED, MS, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail,
-                   pack_book, rest_json, rest_levels)
+from .wire import SIDES, rest_json, rest_levels
 
-_CONTROL = frozenset(("welcome", "ack", "pong", "error", "notice", "ping"))
-_IGNORED_SUBJECTS = frozenset(("trade.candles.update", "trade.candles.add", "trade.snapshot"))
 TOPICS = {"trades": "/market/match", "quotes": "/spotMarket/level1", "book": "/market/level2"}
 TOKEN_PATH = "/api/v1/bullet-public"
-
-
-class KucoinDecoder(Decoder):
-    venue = "kucoin"
-
-    def feed(self, frame: bytes, ts_recv: int) -> None:
-        out = self.out
-        n0 = out.n
-        nb0 = len(self.book_events)
-        try:
-            m = loads(frame)
-            t = m.get("type")
-            if t != "message":
-                if t in _CONTROL:
-                    return
-                raise DecodeError(f"kucoin: unexpected message type {t!r}")
-            subj = m["subject"]
-            if subj in _IGNORED_SUBJECTS:
-                return
-            topic = m["topic"]
-            symbol = topic[topic.index(":") + 1:]
-            d = m["data"]
-            # records are packed inline (shm/batch.py): add() per record is a call too many
-            if subj == "trade.l3match":
-                inst = self._ids.get(symbol) or self._inst(symbol)
-                n = out.n
-                pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, int(d["time"]),
-                           ts_recv, inst, TRADE, SIDES[d["side"]], 0, float(d["price"]),
-                           float(d["size"]), 0.0, int(d["sequence"]))
-                out.n = n + 1
-            elif subj == "trade.l2update":
-                self._l2update(self._ids.get(symbol) or self._inst(symbol), d, ts_recv)
-            elif subj == "level1":
-                b = d["bids"]
-                a = d["asks"]
-                inst = self._ids.get(symbol) or self._inst(symbol)
-                n = out.n
-                pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0,
-                           int(d["timestamp"]) * MS, ts_recv, inst, QUOTE, 0, 0, float(b[0]),
-                           float(b[1]), float(a[0]), float(a[1]))
-                out.n = n + 1
-            elif subj == "trade.ticker":
-                tm = d.get("Time") or d.get("time")
-                out.add_quote(self.instruments.id(symbol, self.market),
-                              int(tm) * MS if tm else ts_recv, ts_recv, 0, float(d["bestBid"]),
-                              float(d["bestBidSize"]), float(d["bestAsk"]),
-                              float(d["bestAskSize"]))
-            elif subj == "level2":
-                self._depth(self.instruments.id(symbol, self.market), d, ts_recv)
-            else:
-                raise DecodeError(f"kucoin: unexpected subject {subj!r}")
-        except (DecodeError, *MALFORMED) as e:
-            raise fail(self, n0, nb0, "kucoin", e) from None
-        n = out.n
-        if n > n0:
-            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
-
-    def _l2update(self, inst: int, d, ts_recv: int) -> None:
-        out = self.out
-        ts = int(d["time"]) * MS
-        ch = d["changes"]
-        start = out.n
-        off = start << 6
-        rows = ch["bids"]
-        buf = out.reserve(len(rows))
-        for row in rows:
-            if row[0] != "0":
-                pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, BID, 0, float(row[0]),
-                           float(row[1]), 0.0, int(row[2]))
-                off += 64
-        out.n = off >> 6
-        rows = ch["asks"]
-        buf = out.reserve(len(rows))
-        for row in rows:
-            if row[0] != "0":
-                pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, ASK, 0, float(row[0]),
-                           float(row[1]), 0.0, int(row[2]))
-                off += 64
-        out.n = off >> 6
-        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, False, int(d["sequenceStart"]),
-                                                 int(d["sequenceEnd"]), -1, None)))
-
-    def _depth(self, inst: int, d, ts_recv: int) -> None:
-        out = self.out
-        start = pack_book(out, d["bids"], d["asks"], inst, int(d["timestamp"]) * MS, ts_recv,
-                          SNAPSHOT, 0)
-        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, True, -1, -1, -1, None)))
 
 
 # ----------------------------------------------------------------------------- declaration

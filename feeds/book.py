@@ -157,6 +157,12 @@ class BookKeeper(KeeperCore):
         self._kind = _FAST_KIND[self.rule.check]
         self._reset_on_one = self.rule.reset_on_one
         self._plain = not self.rule.truncate and checksum is None
+        # a checksum hook with a native variant (`hook.native`, a feeds.native.book.BookChecksum)
+        # is verified in C on every message; truncation then happens in C too
+        native = getattr(checksum, "native", None)
+        self.native_checksum = native
+        self._truncate = self.rule.truncate
+        self._native_after = native is not None and not checksum_interval_ns
 
     # -- bookkeeping helpers -----------------------------------------------------------------
     def _status(self, code: Status, instrument: int, a: float = 0.0, b: float = 0.0) -> None:
@@ -253,15 +259,16 @@ class BookKeeper(KeeperCore):
         b.last_id = last
         return APPLY
 
-    def _after_apply(self, b: Book, ev, buf) -> None:
-        if self.rule.truncate:
-            b.truncate(self.depth)
-        if self.checksum is not None and ev.checksum is not None and self._checksum_due(b):
-            if self._local_checksum(b) != ev.checksum:
-                self.checksum_errors += 1
-                self._status(Status.CHECKSUM, b.instrument, float(ev.checksum), 0.0)
-                self._gap(b, ev, buf, status=False)
-                return
+    def _after_apply(self, b: Book, ev, buf, verified: bool = False) -> None:
+        """After a message was applied: truncate, verify the venue checksum, note a crossing,
+        mark the table slot. verified: the C path did the truncation and the checksum."""
+        if not verified:
+            if self.rule.truncate:
+                b.truncate(self.depth)
+            if self.checksum is not None and ev.checksum is not None and self._checksum_due(b):
+                if self._local_checksum(b) != ev.checksum:
+                    self._checksum_mismatch(b, ev, buf)
+                    return
         crossed = b.is_crossed()
         if crossed and not b.crossed:
             self.crossings += 1
@@ -274,8 +281,16 @@ class BookKeeper(KeeperCore):
         if self.table is not None:
             self.touch(b)
 
+    def _checksum_mismatch(self, b: Book, ev, buf) -> None:
+        """Our book's checksum is not the venue's: like a gap (STATUS CHECKSUM, resync)."""
+        self.checksum_errors += 1
+        self._status(Status.CHECKSUM, b.instrument, float(ev.checksum), 0.0)
+        self._gap(b, ev, buf, status=False)
+
     def _local_checksum(self, b: Book) -> int:
-        """The venue checksum of our book (the hook's fast variant when it has one)."""
+        """The venue checksum of our book (the native or fast variant when the hook has one)."""
+        if self.native_checksum is not None:
+            return self.native_checksum(b, self.depth)
         fast = self._checksum_from_book
         if fast is not None:
             value = fast(b, self.depth)

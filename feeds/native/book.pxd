@@ -42,6 +42,13 @@ cdef class Book:
     cdef int set_level(self, int side, double price, double size) except -1
 
 
+cdef class BookChecksum:
+    # a venue's book checksum computed in C from the book's top levels (Kraken, Bitget): the
+    # keeper verifies it on every book message that carries one without a Python call. A venue
+    # subclasses it in its native module and hangs an instance on its hook as `.native`.
+    cdef int64_t of_book(self, Book b, int depth) except? -1
+
+
 cdef class BookSlotWriter:
     cdef SeqlockSlots slots
     cdef char *row                   # the slot being packed (itemsize bytes)
@@ -60,6 +67,9 @@ cdef class KeeperCore:
     cdef public int _kind            # the rule's check as a small int (feeds/book.py _FAST_KIND)
     cdef public bint _reset_on_one
     cdef public bint _plain          # nothing after an apply but the crossed check (no truncate, checksum)
+    cdef public bint _native_after   # truncate / checksum after an apply, both in C (native_checksum)
+    cdef public bint _truncate       # keep `depth` levels per side (the rule's truncate)
+    cdef public BookChecksum native_checksum
     cdef object table_obj
     cdef BookSlotWriter slot_writer  # the table's C writer (None: no table, or another layout)
     cdef PyObject **by_id            # instrument id -> Book (owned references), ids < nby

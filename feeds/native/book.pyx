@@ -432,9 +432,22 @@ cdef bint to_bookev(object ev, BookEv *e, Py_ssize_t nrec) except -1:
     e.start = start
     e.end = end
     e.snapshot = PyObject_IsTrue(<object>PyTuple_GET_ITEM(ev, 3))
-    e.has_checksum = <object>PyTuple_GET_ITEM(ev, 7) is not None
-    e.checksum = 0                      # only the slow path reads it, from the event itself
+    ck = <object>PyTuple_GET_ITEM(ev, 7)
+    e.has_checksum = ck is not None
+    e.checksum = 0
+    if e.has_checksum and not int64_of(ck, &e.checksum):
+        return False
     return True
+
+
+cdef class BookChecksum:
+    """A venue's book checksum in C (book.pxd). Called from Python too: checksum(book, depth)."""
+
+    cdef int64_t of_book(self, Book b, int depth) except? -1:
+        raise NotImplementedError(f"{type(self).__name__} does not compute a checksum")
+
+    def __call__(self, Book book, int depth):
+        return self.of_book(book, depth)
 
 
 cdef class KeeperCore:
@@ -589,6 +602,20 @@ cdef class KeeperCore:
                 ok = False
             if ok:
                 b.apply_c(buf, e.start, e.end)
+                if self._native_after:          # truncate and checksum in C, then as if plain
+                    if self._truncate:
+                        side_keep(&b.bid, self.depth)
+                        side_keep(&b.ask, self.depth)
+                    if e.has_checksum and self.native_checksum.of_book(b, self.depth) != e.checksum:
+                        self._checksum_mismatch(b, event_object(e) if ev is None else ev,
+                                                batch_view(buf, e) if bufobj is None else bufobj)
+                        return 0
+                    if b.crossed or best_bid(b) >= best_ask(b):
+                        self._after_apply(b, event_object(e) if ev is None else ev,
+                                          batch_view(buf, e) if bufobj is None else bufobj, True)
+                    elif self.table_obj is not None:
+                        self.mark_dirty(b)
+                    return 0
                 if not self._plain or b.crossed or best_bid(b) >= best_ask(b):
                     self._after_apply(b, event_object(e) if ev is None else ev,
                                       batch_view(buf, e) if bufobj is None else bufobj)

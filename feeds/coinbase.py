@@ -1,4 +1,4 @@
-"""Coinbase Advanced Trade market-data websocket: declaration and pure decoder.
+"""Coinbase Advanced Trade market-data websocket: the venue declaration; its decoder is native.
 
 Wire (docs.cdp.coinbase.com, Advanced Trade "WebSocket Channels"): every message is an envelope
 {"channel", "client_id", "timestamp", "sequence_num", "events": [...]}.
@@ -32,182 +32,25 @@ The legacy Coinbase Exchange feed (wss://ws-feed.exchange.coinbase.com, messages
 without the envelope: match/last_match, ticker, snapshot, l2update) decodes too, so captures from
 either feed replay; its level2 has no sequence (BookEvent first/last/prev = -1).
 
-No checksum on Coinbase. `last_levels[instrument]` still holds the raw `updates` list of the
-instrument's last l2_data event (dicts with price_level/new_quantity strings) for symmetry.
+No checksum on Coinbase.
+
+The frames are decoded by CoinbaseDecoder of feeds/native/coinbase.pyx (compiled: no Python
+object per value on the hot path, timestamps read in C by feeds/native/isotime.pxd), which
+implements the rules above, the per-connection sequence state included; this module keeps the
+rest (the decoder takes SIDE_IS_MAKER from here).
 """
 from __future__ import annotations
 
-from orjson import dumps, loads
+from orjson import dumps
 
-from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
-
-from .decoder import BookEvent, DecodeError, Decoder
-from .isotime import ISO_NS, iso_ns
+from .isotime import iso_ns
+from .native.coinbase import CoinbaseDecoder
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, MALFORMED, OPPOSITE, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail,
-                   id_from_str, rest_json)
+from .wire import OPPOSITE, SIDES, id_from_str, rest_json
 
 LOST = -2                     # BookEvent.prev: messages were lost since this instrument's last event
 SIDE_IS_MAKER = True          # market_trades `side` is the maker's side (see module docstring)
-_BOOK_SIDE = {"bid": BID, "offer": ASK, "ask": ASK}
-_IGNORED = frozenset(("heartbeats", "subscriptions", "status", "candles", "user",
-                      "futures_balance_summary"))
-_EXCHANGE_IGNORED = frozenset(("error", "subscriptions", "heartbeat", "status", "received", "open",
-                                "done", "change", "activate"))
 CHANNEL_NAMES = {"trades": "market_trades", "quotes": "ticker", "book": "level2"}
-
-
-class CoinbaseDecoder(Decoder):
-    venue = "coinbase"
-
-    def __init__(self, instruments=None, market=None):
-        super().__init__(instruments, market)
-        self.last_levels: dict[int, list] = {}   # instrument -> raw `updates` of its last l2 event
-        self.last_sequence = -1                  # sequence_num of the previous frame
-        self.sequence_gaps = 0                   # breaks seen in sequence_num
-        self._run_start = 0                      # first sequence_num of the current unbroken run
-        self._book_seq: dict[int, int] = {}      # instrument -> sequence_num of its last l2 event
-
-    def feed(self, frame: bytes, ts_recv: int) -> None:
-        out = self.out
-        n0 = out.n
-        nb0 = len(self.book_events)
-        try:
-            m = loads(frame)
-            ch = m.get("channel")
-            s = m.get("sequence_num")
-            if s is not None:
-                last = self.last_sequence
-                if last >= 0 and s != last + 1:
-                    self.sequence_gaps += 1
-                    self._run_start = s
-                    self.notices.append("sequence_gap")
-                self.last_sequence = s
-            if ch == "market_trades":
-                self._trades(m, ts_recv)
-            elif ch == "l2_data" or ch == "level2":
-                self._book(m, s, ts_recv)
-            elif ch == "ticker" or ch == "ticker_batch":
-                self._ticker(m, ts_recv)
-            elif ch in _IGNORED:
-                return
-            elif ch is None:
-                self._exchange(m, ts_recv)
-            else:
-                raise DecodeError(f"coinbase: unexpected channel {ch!r}")
-        except (DecodeError, *MALFORMED) as e:
-            raise fail(self, n0, nb0, "coinbase", e) from None
-        n = out.n
-        if n > n0:
-            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
-
-    def _exchange(self, m, ts_recv: int) -> None:
-        """Legacy Coinbase Exchange feed messages (keyed by `type`, no envelope)."""
-        t = m["type"]
-        if t == "match" or t == "last_match":
-            side = SIDES[m["side"]]                         # documented: the maker order side
-            if SIDE_IS_MAKER:
-                side = OPPOSITE[side]
-            self.out.add(TRADE, self.instruments.id(m["product_id"], self.market), iso_ns(m["time"]),
-                         ts_recv, side, 0, float(m["price"]), float(m["size"]),
-                         id_from_str(m["trade_id"]))
-        elif t == "ticker":
-            bid = m.get("best_bid")
-            if bid:
-                tm = m.get("time")
-                self.out.add_quote(self.instruments.id(m["product_id"], self.market),
-                                   iso_ns(tm) if tm else ts_recv, ts_recv, 0, float(bid),
-                                   float(m["best_bid_size"]), float(m["best_ask"]),
-                                   float(m["best_ask_size"]))
-        elif t == "snapshot" or t == "l2update":
-            out = self.out
-            add = out.add
-            inst = self.instruments.id(m["product_id"], self.market)
-            tm = m.get("time")
-            ts = iso_ns(tm) if tm else ts_recv
-            start = out.n
-            if t == "snapshot":
-                for lv in m["bids"]:
-                    add(BOOK, inst, ts, ts_recv, BID, SNAPSHOT, float(lv[0]), float(lv[1]), 0)
-                for lv in m["asks"]:
-                    add(BOOK, inst, ts, ts_recv, ASK, SNAPSHOT, float(lv[0]), float(lv[1]), 0)
-            else:
-                for c in m["changes"]:
-                    add(BOOK, inst, ts, ts_recv, BID if c[0] == "buy" else ASK, 0, float(c[1]),
-                        float(c[2]), 0)
-            # level2 on the Exchange feed guarantees delivery and carries no sequence
-            self.book_events.append(BookEvent(inst, start, out.n, t == "snapshot", -1, -1, -1, None))
-        elif t in _EXCHANGE_IGNORED:
-            return
-        else:
-            raise DecodeError(f"coinbase: unexpected message type {t!r}")
-
-    # records are packed inline (shm/batch.py); stamps are looked up whole first (isotime.ISO_NS)
-    def _trades(self, m, ts_recv: int) -> None:
-        out = self.out
-        ids = self._ids
-        for ev in m["events"]:
-            for t in ev["trades"]:
-                side = SIDES[t["side"]]
-                if SIDE_IS_MAKER:
-                    side = OPPOSITE[side]
-                p = t["product_id"]
-                inst = ids.get(p) or self._inst(p)
-                tm = t["time"]
-                ts = ISO_NS.get(tm) or iso_ns(tm)
-                price = float(t["price"])
-                size = float(t["size"])
-                i = t["trade_id"]                            # id_from_str() without the call
-                tid = int(i) if type(i) is str and len(i) < 19 and i.isdigit() else id_from_str(i)
-                n = out.n
-                pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
-                           inst, TRADE, side, 0, price, size, 0.0, tid)
-                out.n = n + 1
-
-    def _ticker(self, m, ts_recv: int) -> None:
-        out = self.out
-        ids = self._ids
-        tm = m["timestamp"]
-        ts = ISO_NS.get(tm) or iso_ns(tm)
-        for ev in m["events"]:
-            for t in ev["tickers"]:
-                bid = t.get("best_bid")
-                if not bid:                       # ticker_batch carries no best bid/offer
-                    continue
-                p = t["product_id"]
-                inst = ids.get(p) or self._inst(p)
-                n = out.n
-                pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv,
-                           inst, QUOTE, 0, 0, float(bid), float(t["best_bid_quantity"]),
-                           float(t["best_ask"]), float(t["best_ask_quantity"]))
-                out.n = n + 1
-
-    def _book(self, m, s, ts_recv: int) -> None:
-        out = self.out
-        ids = self._ids
-        tm = m["timestamp"]
-        ts = ISO_NS.get(tm) or iso_ns(tm)
-        seq = -1 if s is None else s
-        book_side = _BOOK_SIDE
-        for ev in m["events"]:
-            p = ev["product_id"]
-            inst = ids.get(p) or self._inst(p)
-            snap = ev["type"] == "snapshot"
-            flags = SNAPSHOT if snap else 0
-            updates = ev["updates"]
-            start = out.n
-            buf = out.reserve(len(updates))
-            off = start << 6
-            for u in updates:
-                pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, book_side[u["side"]], flags,
-                           float(u["price_level"]), float(u["new_quantity"]), 0.0, seq)
-                off += 64
-            out.n = off >> 6
-            pb = self._book_seq.get(inst, -1)
-            prev = pb if (pb < 0 or pb >= self._run_start) else LOST
-            self._book_seq[inst] = seq
-            self.last_levels[inst] = updates
-            self.book_events.append(TNEW(BookEvent, (inst, start, out.n, snap, seq, seq, prev, None)))
 
 
 # ----------------------------------------------------------------------------- declaration

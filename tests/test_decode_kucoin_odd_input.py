@@ -157,13 +157,14 @@ def test_control_and_ignored_frames(raw, error):
     assert dec.instruments._ids == {}
 
 
-def test_sequence_fields_must_be_integers():
-    """The deliberate difference: Python took int() of sequenceStart/sequenceEnd ("5" -> 5, 5.5 ->
-    5, beyond int64 a big int); here either is an integer (a bool or a whole float counts), or
-    the frame is malformed, as for every native venue's book sequence fields."""
+def test_sequence_fields_are_int_of_the_value_within_int64():
+    """The deliberate difference: Python took int() of sequenceStart/sequenceEnd and put even a
+    big int into the BookEvent; here int() of them must fit int64, or the frame is malformed."""
     dec = KucoinDecoder()
-    dec.decode(l2('{"bids":[],"asks":[]}', first="5.0", last="true"))
+    dec.decode(l2('{"bids":[],"asks":[]}', first='" 5"', last="true"))
     assert (dec.book_events[0].first, dec.book_events[0].last) == (5, 1)
-    for bad in ('"5"', '5.5', '9223372036854775808', 'null', '[]'):
+    dec.decode(l2('{"bids":[],"asks":[]}', first="5.9", last="-9223372036854775808"))
+    assert (dec.book_events[0].first, dec.book_events[0].last) == (5, -2 ** 63)
+    for bad in ('"5.0"', 'null', '[]', '9223372036854775808', '"99999999999999999999"', '1e300'):
         with pytest.raises(DecodeError):
             dec.decode(l2('{"bids":[],"asks":[]}', first=bad))

@@ -12,12 +12,11 @@ characters or a dict's keys), so Python's own rules decide. A repeated key: the 
 as in a dict. Instruments are registered at the point the Python code registered them (level1
 and ticker only once `data` proved an object with the looked-up keys).
 
-Deliberate differences, on frames KuCoin never sends (it sends integers): a sequenceStart /
-sequenceEnd that is no integer (a bool or a whole float counts, as the number equal to it) is a
-DecodeError, as in every native venue, where Python took int() of it ("123" -> 123, 1.5 -> 1,
-beyond int64 a big int no BookEvent can hold); JSON nested deeper than orjson's 1024 levels is
-not refused when the deep part is a field never read. A change row's own sequence (the record
-id) is still int() of it, as before.
+Deliberate differences, on frames KuCoin never sends: a sequenceStart / sequenceEnd whose int()
+leaves int64 is a DecodeError (Python put the big int into the BookEvent, which holds int64s
+here; values.pxd's stricter `sequence` is for venues whose Python decoder passed the raw value
+on, while this one took int() of it, so "5" stays 5); JSON nested deeper than orjson's 1024
+levels is not refused when the deep part is a field never read.
 """
 cimport cython
 from libc.stdint cimport int64_t, uint8_t, uint32_t
@@ -28,8 +27,8 @@ from shm._record cimport F_SNAPSHOT, K_BOOK, K_TRADE, S_ASK, S_BID, put_level, p
 from .decoder cimport NativeDecoder, py_value
 from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
                     unsafe_yyjson_get_str, yyjson_is_arr, yyjson_is_obj, yyjson_is_str, yyjson_val)
-from .values cimport (dbl, key_is, ms_to_ns, ms_to_ns_late, need, sequence, side_of, text_is,
-                      truthy, value_of, whole)
+from .values cimport (dbl, key_is, ms_to_ns, ms_to_ns_late, need, side_of, text_is, truthy,
+                      value_of, whole)
 
 from feeds.decoder import DecodeError
 
@@ -236,8 +235,9 @@ cdef class KucoinDecoder(NativeDecoder):
         start = self.out.n
         self.rows(need(bids, "bids"), S_BID, ts, big, inst, ts_recv)
         self.rows(need(asks, "asks"), S_ASK, ts, big, inst, ts_recv)
-        sequence(need(first_v, "sequenceStart"), &first, True)
-        sequence(need(last_v, "sequenceEnd"), &last, True)
+        # int() of them, as the Python code read them ("5" and 5.5 are 5); beyond int64: refused
+        first = whole(need(first_v, "sequenceStart"))
+        last = whole(need(last_v, "sequenceEnd"))
         self.push_event(inst, start, self.out.n, False, first, last, -1, False, 0)
         return 0
 

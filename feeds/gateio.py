@@ -1,14 +1,20 @@
-"""Gate.io spot websocket v4: declaration and pure decoder.
+"""Gate.io spot websocket v4: the venue declaration; the frames' decoder, GateioDecoder, is
+compiled (feeds/native/gateio.pyx) and implements the rules below.
 
-Wire (gate.com/docs/developers/apiv4/ws/en): {"time", "time_ms", "channel", "event", "result"}.
+Wire (gate.com/docs/developers/apiv4/ws/en): {"time", "time_ms", "channel", "event", "result"};
+only event "update" (or "all") carries data.
   spot.trades            -> TRADE (side = taker side; id = `id`, the id REST /spot/trades pages
-                            by; create_time_ms "1606292218213.4578" -> ns without float loss)
+                            by, else id_market; numeric ids as they are, others wire.id_from_str;
+                            create_time_ms "1606292218213.4578" -> ns without float loss
+                            (ms_str_ns), else create_time s; a list of trades is read too)
   spot.book_ticker       -> QUOTE (b/B/a/A, t ms)
   spot.order_book_update -> BOOK per level (amounts absolute, "0" deletes; `full: true` pushes a
                             snapshot that overwrites the book -> SNAPSHOT flag)
   spot.obu               -> BOOK per level of the newer channel (result.s "ob.BTC_USDT.50")
   spot.order_book        -> BOOK snapshot levels (limited-level full snapshot, lastUpdateId)
   spot.candlesticks, spot.tickers, spot.pong, subscribe/unsubscribe answers -> nothing.
+Numbers are read as Python's float()/int() read them (strings or JSON numbers); a missing field,
+a value they reject or another channel makes the frame a DecodeError.
 
 Book rule "gateio": BookEvent(first=U, last=u, prev=-1, checksum=None). Seed from REST
 GET /api/v4/spot/order_book?with_id=true (snapshot_request/parse_snapshot -> its `id`): drop
@@ -25,107 +31,22 @@ import time
 
 from orjson import dumps, loads
 
-from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
-
-from .decoder import BookEvent, DecodeError, Decoder
+from .native.gateio import GateioDecoder
 from .venue import Limits, Ping, Venue
-from .wire import (ASK, BID, BOOK, MALFORMED, MS, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail,
-                   id_from_str, pack_book, rest_json, rest_levels)
+from .wire import MS, SIDES, id_from_str, rest_json, rest_levels
 
-_IGNORED = frozenset(("spot.candlesticks", "spot.tickers", "spot.pong", "spot.ping"))
 CHANNEL_NAMES = {"trades": "spot.trades", "quotes": "spot.book_ticker",
                  "book": "spot.order_book_update"}
 BOOK_INTERVAL = "100ms"       # the only spot.order_book_update speed left (1000ms removed 2024-11)
 
 
 def ms_str_ns(value) -> int:
-    """A millisecond time with a decimal fraction ("1606292218213.4578" or a number) -> ns."""
+    """A millisecond time with a decimal fraction ("1606292218213.4578" or a number) -> ns (REST
+    trades; the native decoder reads the usual strings itself and hands it the rest)."""
     if isinstance(value, str):
         whole, _, frac = value.partition(".")
         return int(whole) * MS + (int((frac + "000000")[:6]) if frac else 0)
     return int(round(value * 1000)) * 1000
-
-
-class GateioDecoder(Decoder):
-    venue = "gateio"
-
-    def feed(self, frame: bytes, ts_recv: int) -> None:
-        out = self.out
-        n0 = out.n
-        nb0 = len(self.book_events)
-        try:
-            m = loads(frame)
-            ch = m["channel"]
-            ev = m.get("event")
-            if ev != "update" and ev != "all":          # subscribe/unsubscribe answers, pong
-                return
-            if ch in _IGNORED:
-                return
-            res = m["result"]
-            if ch == "spot.trades":
-                self._trade(res, ts_recv)
-            elif ch == "spot.book_ticker":                 # packed inline (shm/batch.py)
-                sym = res["s"]
-                inst = self._ids.get(sym) or self._inst(sym)
-                n = out.n
-                pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0,
-                           int(res["t"]) * MS, ts_recv, inst, QUOTE, 0, 0, float(res["b"]),
-                           float(res["B"]), float(res["a"]), float(res["A"]))
-                out.n = n + 1
-            elif ch == "spot.order_book_update":
-                self._update(res["s"], res, ts_recv)
-            elif ch == "spot.obu":
-                self._update(res["s"].split(".")[1], res, ts_recv)
-            elif ch == "spot.order_book":
-                self._snapshot(res, ts_recv)
-            else:
-                raise DecodeError(f"gateio: unexpected channel {ch!r}")
-        except (DecodeError, *MALFORMED) as e:
-            raise fail(self, n0, nb0, "gateio", e) from None
-        n = out.n
-        if n > n0:
-            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
-
-    def _trade(self, res, ts_recv: int) -> None:
-        # one trade per message; a list is accepted too
-        out = self.out
-        for t in (res if isinstance(res, list) else (res,)):
-            tid = t.get("id")
-            ctm = t.get("create_time_ms")
-            sym = t["currency_pair"]
-            inst = self._ids.get(sym) or self._inst(sym)
-            ts = ms_str_ns(ctm) if ctm is not None else int(t["create_time"]) * 1_000_000_000
-            sd = SIDES[t["side"]]
-            price = float(t["price"])
-            size = float(t["amount"])
-            n = out.n
-            pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv, inst,
-                       TRADE, sd, 0, price, size, 0.0,
-                       id_from_str(tid if tid is not None else t["id_market"]))
-            out.n = n + 1
-
-    def _update(self, symbol: str, res, ts_recv: int) -> None:
-        out = self.out
-        inst = self._ids.get(symbol) or self._inst(symbol)
-        snap = bool(res.get("full", False))
-        u = int(res["u"])
-        start = pack_book(out, res.get("b", ()), res.get("a", ()), inst, int(res["t"]) * MS,
-                          ts_recv, SNAPSHOT if snap else 0, u)
-        self.book_events.append(TNEW(BookEvent, (inst, start, out.n, snap, int(res["U"]), u, -1,
-                                                 None)))
-
-    def _snapshot(self, res, ts_recv: int) -> None:
-        out = self.out
-        add = out.add
-        inst = self.instruments.id(res["s"], self.market)
-        ts = int(res["t"]) * MS
-        u = int(res["lastUpdateId"])
-        start = out.n
-        for lv in res["bids"]:
-            add(BOOK, inst, ts, ts_recv, BID, SNAPSHOT, float(lv[0]), float(lv[1]), u)
-        for lv in res["asks"]:
-            add(BOOK, inst, ts, ts_recv, ASK, SNAPSHOT, float(lv[0]), float(lv[1]), u)
-        self.book_events.append(BookEvent(inst, start, out.n, True, u, u, -1, None))
 
 
 # ----------------------------------------------------------------------------- declaration

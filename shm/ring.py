@@ -30,6 +30,7 @@ from .errors import RingNotFound, ShmError
 from .liveness import pid_alive
 from .record import PACK_LEVEL, RECORD, RECORD_SIZE, Kind, Status
 from .segment import Segment, list_segments, unlink
+from ._reader import ReaderCore
 from ._writer import WriterCore
 
 _I = {name: w.index for name, w in L.RING.items()}
@@ -38,7 +39,6 @@ _PUBLISH_OFFSET = L.RING["publish"].offset
 DEFAULT_SPIN_US = 50.0
 _MADV_POPULATE_READ = 22   # Linux 5.14+ (mmap has no constants for them)
 _MADV_POPULATE_WRITE = 23
-_MAX_BLOCK_S = 0.05   # a missed wake-up costs at most this; an idle consumer wakes 20x/s
 
 
 class Ring:
@@ -271,8 +271,9 @@ class Writer(WriterCore):
         self.close()
 
 
-class Reader:
-    """One consumer's position in a ring. `read()` copies and validates; `view()` is zero-copy."""
+class Reader(ReaderCore):
+    """One consumer's position in a ring. `read()` copies and validates; `view()` is zero-copy.
+    Waiting and copying are ReaderCore's, in C (shm/_reader.pyx)."""
 
     def __init__(self, ring: Ring, start, name: str, spin_us: float, register: bool):
         self.ring = ring
@@ -283,7 +284,7 @@ class Reader:
         self._data = ring._data
         self._rs = ring.record_size
         self.dtype = ring.dtype
-        self.spin_ns = int(spin_us * 1000) if spin_us != float("inf") else 1 << 62
+        self._attach_core(ring, spin_us)
         self.lost = 0
         self.received = 0
         pub = self._u64[PUBLISH]
@@ -341,76 +342,15 @@ class Reader:
     def __exit__(self, *exc):
         self.close()
 
-    # -- waiting -------------------------------------------------------------------------------
-    @property
-    def available(self) -> int:
-        return self._u64[PUBLISH] - self.next
-
-    def wait(self, timeout: float | None) -> int:
-        """Wait until a record past our position is published; returns the publish cursor."""
-        u = self._u64
-        nxt = self.next
-        pub = u[PUBLISH]
-        if pub > nxt or timeout == 0:
-            return pub
-        now = time.perf_counter_ns
-        t0 = now()
-        spin_end = t0 + self.spin_ns
-        deadline = None if timeout is None else t0 + int(timeout * 1e9)
-        if deadline is not None and spin_end > deadline:
-            spin_end = deadline
-        while now() < spin_end:
-            pub = u[PUBLISH]
-            if pub > nxt:
-                return pub
-        addr = self.ring.publish_address
-        while True:
-            u[WAITERS] = 1
-            pub = u[PUBLISH]
-            if pub > nxt:
-                return pub
-            if deadline is None:
-                block = _MAX_BLOCK_S
-            else:
-                left = deadline - now()
-                if left <= 0:
-                    return pub
-                block = min(_MAX_BLOCK_S, left / 1e9)
-            futex.wait(addr, pub, block)
-            pub = u[PUBLISH]
-            if pub > nxt:
-                return pub
-
     # -- copying read ----------------------------------------------------------------------------
     def read(self, max_records: int = 4096, timeout: float | None = 0.1) -> np.ndarray:
         """Up to max_records new records as a validated copy; empty array on timeout."""
-        pub = self.wait(timeout)
-        nxt = self.next
-        if pub <= nxt:
+        buf, bad = self._read_bytes(max_records, timeout)
+        if buf is None:
             return np.empty(0, self.dtype)
-        cap = self._cap
-        if pub - nxt > cap:                       # already lapped before we start
-            self.lost += pub - cap - nxt
-            nxt = pub - cap
-        n = min(pub - nxt, max_records)
-        rs = self._rs
-        off = (nxt & self._mask) * rs
-        end = off + n * rs
-        data = self._data
-        if end <= len(data):                      # one memcpy into a bytearray the array owns
-            buf = bytearray(data[off:end])        # (4x cheaper than np.empty + a numpy copy
-        else:                                     # for a single record)
-            buf = bytearray(data[off:])
-            buf += data[:end - len(data)]
-        claim = self._u64[CLAIM]                  # AFTER the copy: what may have been overwritten
-        out = np.frombuffer(buf, self.dtype)
-        self.next = nxt + n
-        bad = claim - cap - nxt
-        if bad > 0:
-            bad = min(bad, n)
-            self.lost += bad
+        out = np.frombuffer(buf, self.dtype)      # the array owns the bytearray: no second copy
+        if bad:
             out = out[bad:]
-        self.received += len(out)
         if self._slot >= 0:
             self._report()
         return out

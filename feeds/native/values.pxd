@@ -179,3 +179,33 @@ cdef inline Py_ssize_t items(yyjson_val *v, yyjson_val **first) except -1:
     if (yyjson_is_str(v) or yyjson_is_obj(v)) and unsafe_yyjson_get_len(v) == 0:
         return 0
     raise TypeError(f"expected a list of objects, got {py_value(v)!r:.60}")
+
+
+cdef inline int whole_late(yyjson_val *v, int64_t *out) except -1:
+    """int(v) into out[0], returning 0; or 1 (out[0] untouched) when it leaves int64: a Python
+    decoder held the big int and failed only where it packed it into a record, so the caller
+    raises there. Raises what int(v) raises, at once."""
+    if yyjson_is_str(v) and unsafe_yyjson_get_len(v) <= 18:     # no 18-character int() leaves int64
+        out[0] = text_to_int64(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
+        return 0
+    if yyjson_is_sint(v) or (yyjson_is_uint(v) and yyjson_get_uint(v) < (<uint64_t>1 << 63)):
+        out[0] = yyjson_get_sint(v)
+        return 0
+    big = int(py_value(v))
+    if not -9223372036854775808 <= big <= 9223372036854775807:
+        return 1
+    out[0] = big
+    return 0
+
+
+cdef inline double number(yyjson_val *v) except? -1.0:
+    """float(v) of a value documented as a JSON number (Kraken's prices and sizes): an integer
+    too is converted in C (to the nearest double, ties to even, as float(int) rounds); any
+    other value as dbl reads it."""
+    if yyjson_is_real(v):
+        return yyjson_get_real(v)
+    if yyjson_is_sint(v):
+        return <double>yyjson_get_sint(v)
+    if yyjson_is_uint(v):
+        return <double>yyjson_get_uint(v)
+    return dbl(v)

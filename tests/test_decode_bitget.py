@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from feeds import DecodeError, decoder_for, venue
-from feeds.bitget import BitgetDecoder, parse_instruments, parse_trades, subscribe
+from feeds.bitget import LEVEL_STRINGS, BitgetDecoder, parse_instruments, parse_trades, subscribe
 from feeds.checksum import bitget_checksum
 from shm.record import Flag, Kind, Side
 import wire_samples
@@ -88,10 +88,10 @@ def test_books_snapshot_then_update_with_checksum():
     r = dec.decode(_books("snapshot", bids, asks, 100, 0))
     assert len(r) == 4 and all(f & Flag.SNAPSHOT for f in r["flags"])
     (ev,) = dec.book_events
-    # snapshots are not checksummed; the raw strings are exposed exactly as sent ("3368")
+    # snapshots are not checksummed; the level texts are kept exactly as sent ("3368")
     assert (ev.snapshot, ev.first, ev.last, ev.checksum) == (True, 100, 100, None)
-    raw = dec.last_levels[ev.instrument]
-    assert (raw["bids"], raw["asks"]) == (bids, asks)
+    assert LEVEL_STRINGS[ev.instrument] == ([3366.1], ["3366.1:7"], [3366.8, 3368.0, 3372.0],
+                                            ["3366.8:9", "3368:8", "3372:8"])
 
     r = dec.decode(_books("update", [["3366.1", "0"]], [], 101, -12345, pseq=100))
     assert len(r) == 1 and r[0]["size"] == 0.0 and not r[0]["flags"] & Flag.SNAPSHOT

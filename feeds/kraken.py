@@ -1,4 +1,4 @@
-"""Kraken spot websocket v2: declaration and pure decoder.
+"""Kraken spot websocket v2: the venue declaration; its decoder and book checksum are native.
 
 Wire (docs.kraken.com, "Spot WebSocket v2"): {"channel", "type": snapshot|update, "data": [...]}
 with prices and quantities as JSON numbers and RFC 3339 timestamps.
@@ -11,216 +11,49 @@ with prices and quantities as JSON numbers and RFC 3339 timestamps.
 Book rule "kraken": no sequence numbers (BookEvent first/last/prev = -1); every snapshot and
 update carries `checksum` (BookEvent.checksum, unsigned CRC32). The book keeper applies the
 levels in wire order, truncates to the subscribed depth (Kraken never sends qty 0 for levels
-that fall out of scope: book_depth == the subscribed depth, 25), then calls
-extra["book_checksum"](bids, asks, instrument) on its top levels and compares.
+that fall out of scope: book_depth == the subscribed depth, 25), then computes the checksum of
+its top levels and compares (extra["book_checksum"]; mismatch => resync: a fresh snapshot via
+extra["resync_messages"](symbol) or a connection rotation).
 That is feeds.checksum.kraken_checksum over the top 10 with the pair's fixed precisions: the
 wire drops trailing zeros (0.566 for 0.5660), so the text as sent is NOT what Kraken checksums
 (verified on the docs' example). Precisions: parse_instruments records AssetPairs
 pair_decimals/lot_decimals per symbol (PRECISION, also returned as `price_decimals` /
 `qty_decimals`); without it the decoder infers them from each snapshot (the most decimals seen,
-never decreasing), and keeps the precision of every instrument for book_checksum.
-`last_levels[instrument]` = the raw data entry of the instrument's last book message (its
-"bids"/"asks" hold the level dicts {"price", "qty"} in wire order; stored as parsed, no copy). Mismatch => resync (a fresh snapshot:
-extra["resync_messages"](symbol) or a connection rotation).
+never decreasing), and keeps the precision of every instrument (learnt from its snapshots and
+its first book message) for the checksum.
+
+The frames are decoded by KrakenDecoder of feeds/native/kraken.pyx (compiled: no Python object
+per value on the hot path), which implements the rules above, the precisions included; the
+checksum is computed there too, in C, from the keeper's Book (`book_checksum.native`, which the
+keeper verifies on every book message without a Python call) or from level lists (the hook
+itself, for the keeper's Python paths). This module keeps the rest.
 """
 from __future__ import annotations
 
-from zlib import crc32
+from orjson import dumps
 
-from orjson import dumps, loads
-
-from shm.batch import LAST, LAST_BYTE_FROM_END, pack_level, pack_quote
-
-from .checksum import KRAKEN_LEVELS, kraken_checksum
-from .decoder import BookEvent, DecodeError, Decoder
-from .isotime import ISO_NS, iso_ns
+from .native.kraken import CHECKSUM, DEFAULT_PRECISION, PRECISION, KrakenDecoder, levels_checksum
+from .native.kraken import INST_PRECISION as _INST_PRECISION   # instrument -> precision in use
 from .venue import Limits, Ping, Venue
-from .wire import ASK, BID, BOOK, MALFORMED, QUOTE, SIDES, SNAPSHOT, TNEW, TRADE, fail, rest_json
+from .wire import SIDES, rest_json
 
-_IGNORED = frozenset(("heartbeat", "ohlc", "instrument", "level3", "executions", "balances"))
 BOOK_DEPTH = 25           # subscribed depth (10, 25, 100, 500, 1000 allowed) == VENUE.book_depth
 CHANNEL_NAMES = {"trades": "trade", "quotes": "ticker", "book": "book"}
 # Kraken REST/asset codes that v2 websocket symbols spell differently
 _V2_ASSET = {"XBT": "BTC", "XDG": "DOGE"}
 _REST_ASSET = {v: k for k, v in _V2_ASSET.items()}
 
-# checksum precisions: v2 symbol -> (price_decimals, qty_decimals) from the instrument list;
-# symbol -> the most decimals seen in its snapshots; instrument id -> the precision in use
-PRECISION: dict[str, tuple[int, int]] = {}
-_INFERRED: dict[str, tuple[int, int]] = {}
-_INST_PRECISION: dict[int, tuple[int, int]] = {}
-
-
-def _decimals(x) -> int:
-    """Decimals of a JSON number as the venue wrote it (shortest repr; 740.0 -> 0)."""
-    r = repr(float(x))
-    if "e" in r:
-        mant, exp = r.split("e")
-        return max(0, (len(mant) - mant.index(".") - 1 if "." in mant else 0) - int(exp))
-    if r.endswith(".0"):
-        return 0
-    return len(r) - r.index(".") - 1
-
-
-def _learn_precision(inst: int, symbol: str, bids, asks) -> None:
-    """Precision of an instrument for its checksum (on snapshots only: not per message)."""
-    known = PRECISION.get(symbol)
-    if known is None:
-        pd = qd = 0
-        for lv in bids:
-            pd = max(pd, _decimals(lv["price"]))
-            qd = max(qd, _decimals(lv["qty"]))
-        for lv in asks:
-            pd = max(pd, _decimals(lv["price"]))
-            qd = max(qd, _decimals(lv["qty"]))
-        old = _INFERRED.get(symbol, (0, 0))
-        known = _INFERRED[symbol] = (max(pd, old[0]), max(qd, old[1]))
-    _INST_PRECISION[inst] = known
-
 
 def book_checksum(bids, asks, instrument: int) -> int:
-    """The book keeper's checksum hook: (bids, asks) best first as (price, qty) floats."""
-    pd, qd = _INST_PRECISION.get(instrument, (8, 8))
-    return kraken_checksum(asks, bids, pd, qd)
+    """The book keeper's checksum hook: (bids, asks) best first as (price, qty) floats, at the
+    instrument's precision."""
+    pd, qd = _INST_PRECISION.get(instrument, DEFAULT_PRECISION)
+    return levels_checksum(asks, bids, pd, qd)
 
 
-# field text per decimals: value -> _kraken_field(value, decimals). The top-10 levels of a book
-# barely change between messages, so the 40 fixed-precision formats per message become dict hits
-_FIELDS: dict[int, dict[float, str]] = {}
-_FIELDS_MAX = 1 << 13          # ~1 MB per precision; the live top-10 texts fit many times
-
-
-def _field_texts(values: list, decimals: int) -> list:
-    """[kraken_field(v, decimals) for v in values], memoized (the checksum's hot part)."""
-    cache = _FIELDS.get(decimals)
-    if cache is None or len(cache) > _FIELDS_MAX:
-        cache = _FIELDS[decimals] = {}
-    texts = list(map(cache.get, values))
-    if None in texts:
-        for i, t in enumerate(texts):
-            if t is None:
-                v = values[i]
-                t = texts[i] = f"{v:.{decimals}f}".replace(".", "").lstrip("0")
-                cache[v] = t
-    return texts
-
-
-def _checksum_from_book(book, depth: int) -> int:
-    """book_checksum from the keeper's Book (its top prices and sizes, read off the native
-    book's sorted arrays): the same string as kraken_checksum(asks, bids, ...) over its top
-    levels."""
-    pd, qd = _INST_PRECISION.get(book.instrument, (8, 8))
-    n = min(depth, KRAKEN_LEVELS)
-    bp, ap = book.top_prices(n)
-    bs, az = book.top_sizes(n)
-    parts = [None] * (2 * (len(ap) + len(bp)))
-    parts[0::2] = _field_texts(ap + bp, pd)
-    parts[1::2] = _field_texts(az + bs, qd)
-    return crc32("".join(parts).encode()) & 0xFFFFFFFF
-
-
-book_checksum.from_book = _checksum_from_book   # the keeper's fast variant (feeds/book.py)
-
-
-class KrakenDecoder(Decoder):
-    venue = "kraken"
-
-    def __init__(self, instruments=None, market=None):
-        super().__init__(instruments, market)
-        self.last_levels: dict[int, dict] = {}   # instrument -> raw data entry of its last book msg
-
-    def feed(self, frame: bytes, ts_recv: int) -> None:
-        out = self.out
-        n0 = out.n
-        nb0 = len(self.book_events)
-        try:
-            m = loads(frame)
-            ch = m.get("channel")
-            if ch == "book":
-                self._book(m, ts_recv)
-            elif ch == "trade":
-                self._trades(m, ts_recv)
-            elif ch == "ticker":
-                self._ticker(m, ts_recv)
-            elif ch in _IGNORED:
-                return
-            elif ch == "status":
-                for d in m["data"]:
-                    if d.get("system") == "maintenance":
-                        self.notices.append("shutdown")
-                return
-            elif ch is None:
-                if "method" in m or "error" in m:   # acks (success true/false), pong, errors
-                    return
-                raise DecodeError("kraken: message without channel or method")
-            else:
-                raise DecodeError(f"kraken: unexpected channel {ch!r}")
-        except (DecodeError, *MALFORMED) as e:
-            raise fail(self, n0, nb0, "kraken", e) from None
-        n = out.n
-        if n > n0:
-            out.buf[(n << 6) - LAST_BYTE_FROM_END] |= LAST      # out.mark_last()
-
-    # records are packed inline (shm/batch.py); stamps are looked up whole first (isotime.ISO_NS)
-    def _book(self, m, ts_recv: int) -> None:
-        out = self.out
-        ids = self._ids
-        snap = m["type"] == "snapshot"
-        flags = SNAPSHOT if snap else 0
-        for d in m["data"]:
-            sym = d["symbol"]
-            inst = ids.get(sym) or self._inst(sym)
-            tm = d.get("timestamp")
-            ts = (ISO_NS.get(tm) or iso_ns(tm)) if tm else ts_recv
-            bids = d["bids"]
-            asks = d["asks"]
-            start = out.n
-            buf = out.reserve(len(bids))
-            off = start << 6
-            for lv in bids:
-                pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, BID, flags, float(lv["price"]),
-                           float(lv["qty"]), 0.0, 0)
-                off += 64
-            out.n = off >> 6
-            buf = out.reserve(len(asks))
-            for lv in asks:
-                pack_level(buf, off, 0, ts, ts_recv, inst, BOOK, ASK, flags, float(lv["price"]),
-                           float(lv["qty"]), 0.0, 0)
-                off += 64
-            out.n = off >> 6
-            if snap or inst not in _INST_PRECISION:
-                _learn_precision(inst, sym, bids, asks)
-            self.last_levels[inst] = d
-            self.book_events.append(TNEW(BookEvent, (inst, start, out.n, snap, -1, -1, -1,
-                                                     int(d["checksum"]))))
-
-    def _trades(self, m, ts_recv: int) -> None:
-        out = self.out
-        ids = self._ids
-        for t in m["data"]:
-            sym = t["symbol"]
-            inst = ids.get(sym) or self._inst(sym)
-            tm = t["timestamp"]
-            ts = ISO_NS.get(tm) or iso_ns(tm)
-            sd = SIDES[t["side"]]
-            n = out.n
-            pack_level(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv, inst,
-                       TRADE, sd, 0, float(t["price"]), float(t["qty"]), 0.0, int(t["trade_id"]))
-            out.n = n + 1
-
-    def _ticker(self, m, ts_recv: int) -> None:
-        out = self.out
-        ids = self._ids
-        for t in m["data"]:
-            tm = t.get("timestamp")
-            sym = t["symbol"]
-            inst = ids.get(sym) or self._inst(sym)
-            ts = (ISO_NS.get(tm) or iso_ns(tm)) if tm else ts_recv
-            n = out.n
-            pack_quote(out.buf if n < out.cap else out.reserve(1), n << 6, 0, ts, ts_recv, inst,
-                       QUOTE, 0, 0, float(t["bid"]), float(t["bid_qty"]), float(t["ask"]),
-                       float(t["ask_qty"]))
-            out.n = n + 1
+# the same checksum of the keeper's Book, in C: the keeper verifies `native` on every book
+# message; `from_book` (the former Python variant's name) is the same object, for its callers
+book_checksum.native = book_checksum.from_book = CHECKSUM
 
 
 # ----------------------------------------------------------------------------- declaration

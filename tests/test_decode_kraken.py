@@ -50,9 +50,8 @@ def test_book_snapshot(msgs):
     assert (ev.first, ev.last, ev.prev) == (-1, -1, -1)
     assert ev.checksum == 2439117997
     assert dec.symbol(ev.instrument) == "MATIC/USD"
-    # the exposed raw levels reproduce the venue's checksum with the pair's precision (4 / 8)
-    raw = dec.last_levels[ev.instrument]
-    lb, la = raw["bids"], raw["asks"]
+    # the levels as sent reproduce the venue's checksum with the pair's precision (4 / 8)
+    lb, la = d["bids"], d["asks"]
     asks_l = sorted((lv["price"], lv["qty"]) for lv in la)
     bids_l = sorted(((lv["price"], lv["qty"]) for lv in lb), reverse=True)
     assert kraken_checksum(asks_l, bids_l, 4, 8) == ev.checksum

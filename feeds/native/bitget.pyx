@@ -55,9 +55,78 @@ cdef extern from "Python.h":
 
 cdef extern from *:
     """
-    /* CRC32 (zlib's polynomial, reflected), slicing by 8: the checksum string of 25 + 25
-       levels is ~750 bytes, read 8 at a time */
+    /* CRC32 (zlib's: polynomial 0xEDB88320 reflected, ~0 in and out). The checksum string of
+       25 + 25 levels is ~750 bytes: on x86-64 with PCLMULQDQ its 16-byte blocks are folded with
+       carry-less multiplies (Intel's "Fast CRC Computation for Generic Polynomials Using
+       PCLMULQDQ"; the constants are the Linux kernel's crc32-pclmul ones), the rest is read 8
+       bytes at a time through tables (slicing by 8). */
     static uint32_t tickring_crc_table[8][256];
+    static int tickring_crc_clmul = 0;
+
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    #include <immintrin.h>
+    #define TICKRING_CRC_HAVE_CLMUL 1
+
+    /* the CRC state (not inverted) after len bytes; len >= 64 and a multiple of 16 */
+    __attribute__((target("pclmul,sse4.1")))
+    static uint32_t tickring_crc32_clmul(const unsigned char *buf, size_t len, uint32_t crc) {
+        const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596LL, 0x0154442bd4LL);
+        const __m128i k3k4 = _mm_set_epi64x(0x00ccaa009eLL, 0x01751997d0LL);
+        const __m128i k5k0 = _mm_set_epi64x(0, 0x0163cd6124LL);
+        const __m128i poly = _mm_set_epi64x(0x01f7011641LL, 0x01db710641LL);
+        const __m128i low32 = _mm_setr_epi32(~0, 0, ~0, 0);
+        __m128i x1, x2, x3, x4, x5, x6, x7, x8;
+        x1 = _mm_loadu_si128((const __m128i *)(buf + 0x00));
+        x2 = _mm_loadu_si128((const __m128i *)(buf + 0x10));
+        x3 = _mm_loadu_si128((const __m128i *)(buf + 0x20));
+        x4 = _mm_loadu_si128((const __m128i *)(buf + 0x30));
+        x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
+        buf += 64;
+        len -= 64;
+        while (len >= 64) {                 /* four blocks of 16 in parallel */
+            x5 = _mm_clmulepi64_si128(x1, k1k2, 0x00);
+            x6 = _mm_clmulepi64_si128(x2, k1k2, 0x00);
+            x7 = _mm_clmulepi64_si128(x3, k1k2, 0x00);
+            x8 = _mm_clmulepi64_si128(x4, k1k2, 0x00);
+            x1 = _mm_clmulepi64_si128(x1, k1k2, 0x11);
+            x2 = _mm_clmulepi64_si128(x2, k1k2, 0x11);
+            x3 = _mm_clmulepi64_si128(x3, k1k2, 0x11);
+            x4 = _mm_clmulepi64_si128(x4, k1k2, 0x11);
+            x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), _mm_loadu_si128((const __m128i *)(buf + 0x00)));
+            x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), _mm_loadu_si128((const __m128i *)(buf + 0x10)));
+            x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), _mm_loadu_si128((const __m128i *)(buf + 0x20)));
+            x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), _mm_loadu_si128((const __m128i *)(buf + 0x30)));
+            buf += 64;
+            len -= 64;
+        }
+        /* fold the four into one */
+        x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+        x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, k3k4, 0x11), x2), x5);
+        x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+        x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, k3k4, 0x11), x3), x5);
+        x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+        x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, k3k4, 0x11), x4), x5);
+        while (len >= 16) {                 /* the remaining blocks of 16 */
+            x5 = _mm_clmulepi64_si128(x1, k3k4, 0x00);
+            x1 = _mm_clmulepi64_si128(x1, k3k4, 0x11);
+            x1 = _mm_xor_si128(_mm_xor_si128(x1, _mm_loadu_si128((const __m128i *)buf)), x5);
+            buf += 16;
+            len -= 16;
+        }
+        /* 128 bits -> 64 -> 32 (Barrett reduction) */
+        x2 = _mm_clmulepi64_si128(x1, k3k4, 0x10);
+        x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), x2);
+        x2 = _mm_srli_si128(x1, 4);
+        x1 = _mm_and_si128(x1, low32);
+        x1 = _mm_xor_si128(_mm_clmulepi64_si128(x1, k5k0, 0x00), x2);
+        x2 = _mm_and_si128(x1, low32);
+        x2 = _mm_clmulepi64_si128(x2, poly, 0x10);
+        x2 = _mm_and_si128(x2, low32);
+        x2 = _mm_clmulepi64_si128(x2, poly, 0x00);
+        x1 = _mm_xor_si128(x1, x2);
+        return (uint32_t)_mm_extract_epi32(x1, 1);
+    }
+    #endif
 
     static void tickring_crc_init(void) {
         uint32_t i, c;
@@ -75,11 +144,14 @@ cdef extern from *:
                 tickring_crc_table[k][i] = c;
             }
         }
+    #ifdef TICKRING_CRC_HAVE_CLMUL
+        __builtin_cpu_init();
+        tickring_crc_clmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+    #endif
     }
 
-    static uint32_t tickring_crc32(const char *s, size_t n) {
-        const unsigned char *p = (const unsigned char *)s;
-        uint32_t c = 0xFFFFFFFFu;
+    /* the CRC state (not inverted) after n more bytes, through the tables */
+    static uint32_t tickring_crc32_tables(const unsigned char *p, size_t n, uint32_t c) {
     #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         uint32_t lo, hi;
         while (n >= 8) {
@@ -96,11 +168,27 @@ cdef extern from *:
     #endif
         while (n--)
             c = tickring_crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-        return c ^ 0xFFFFFFFFu;
+        return c;
+    }
+
+    /* zlib.crc32(s[:n]) */
+    static uint32_t tickring_crc32(const char *s, size_t n, int simd) {
+        const unsigned char *p = (const unsigned char *)s;
+        uint32_t c = 0xFFFFFFFFu;
+    #ifdef TICKRING_CRC_HAVE_CLMUL
+        if (simd && tickring_crc_clmul && n >= 64) {
+            size_t blocks = n & ~(size_t)15;
+            c = tickring_crc32_clmul(p, blocks, c);
+            p += blocks;
+            n -= blocks;
+        }
+    #endif
+        return tickring_crc32_tables(p, n, c) ^ 0xFFFFFFFFu;
     }
     """
     void tickring_crc_init()
-    uint32_t tickring_crc32(const char *s, size_t n)
+    uint32_t tickring_crc32(const char *s, size_t n, bint simd)
+    bint tickring_crc_clmul
 
 tickring_crc_init()
 
@@ -110,11 +198,17 @@ cdef enum:
     KEY_MAX = 120             # instId bytes read into the cache key on the stack
     TAG_SPOT = 1              # the cache key's first byte: the market the instType says
     TAG_PERP = 2
+    COPY_WIDE = 32            # a piece this short is copied as 32 bytes: its buffer holds 32
+    TEXT_SLACK = 64           # the checksum string's buffer has this much room past its end
 
 
-def crc32(bytes data):
-    """The checksum's CRC32 (unsigned), for tests: zlib.crc32's value."""
-    return tickring_crc32(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+def crc32(bytes data, bint simd=True):
+    """The checksum's CRC32 (unsigned), for tests: zlib.crc32's value (simd=False: the tables
+    alone; crc32.simd: whether this CPU folds with PCLMULQDQ)."""
+    return tickring_crc32(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), simd)
+
+
+crc32.simd = bool(tickring_crc_clmul)
 
 
 # -- the level texts: per instrument and side, "price:size" of every live level ----------------
@@ -145,15 +239,17 @@ cdef inline Py_ssize_t lower_bound(const double *key, Py_ssize_t n, double k) no
 
 
 cdef int piece_set(Piece *pc, const char *a, Py_ssize_t na, const char *b, Py_ssize_t nb) except -1:
-    """pc := a[:na] + ":" + b[:nb] (nb < 0: a is the whole text)."""
+    """pc := a[:na] + ":" + b[:nb] (nb < 0: a is the whole text). The buffer holds at least
+    COPY_WIDE bytes, whatever the text's length."""
     cdef Py_ssize_t n = na + 1 + nb if nb >= 0 else na
+    cdef Py_ssize_t cap = n if n > COPY_WIDE else COPY_WIDE
     cdef char *s
-    if n > pc.cap:
-        s = <char *>PyMem_Realloc(pc.s, n if n > 24 else 24)
+    if cap > pc.cap:
+        s = <char *>PyMem_Realloc(pc.s, cap)
         if s == NULL:
             raise MemoryError()
         pc.s = s
-        pc.cap = n if n > 24 else 24
+        pc.cap = cap
     memcpy(pc.s, a, na)
     if nb >= 0:
         pc.s[na] = b":"
@@ -305,15 +401,15 @@ cdef char *_text = NULL         # the checksum string being built (reused)
 cdef Py_ssize_t _text_cap = 0
 
 
-cdef int text_room(Py_ssize_t n) except -1:
+cdef int text_grow(Py_ssize_t n) except -1:
+    """_text holds n + TEXT_SLACK bytes (and some more, to grow less often)."""
     global _text, _text_cap
-    cdef char *grown
-    if n > _text_cap:
-        grown = <char *>PyMem_Realloc(_text, n * 2)
-        if grown == NULL:
-            raise MemoryError()
-        _text = grown
-        _text_cap = n * 2
+    cdef Py_ssize_t cap = 2 * (n + TEXT_SLACK)
+    cdef char *grown = <char *>PyMem_Realloc(_text, cap)
+    if grown == NULL:
+        raise MemoryError()
+    _text = grown
+    _text_cap = cap
     return 0
 
 
@@ -322,37 +418,47 @@ cdef Py_ssize_t put_float(Py_ssize_t at, double x) except -1:
     cdef char *r = PyOS_double_to_string(x, b"r", 0, Py_DTSF_ADD_DOT_0, NULL)
     cdef Py_ssize_t n = strlen(r)
     try:
-        text_room(at + n)
+        if at + n + TEXT_SLACK > _text_cap:
+            text_grow(at + n)
         memcpy(_text + at, r, n)
     finally:
         PyMem_Free(r)
     return at + n
 
 
-cdef Py_ssize_t put_level_text(Py_ssize_t at, const Level *lv, double sign, TextSide *s,
-                               Py_ssize_t *hint) except -1:
-    """The text of one book level at _text[at:] (a ":" before it unless first); the end.
-    hint: where the side's next text is expected (the book and the texts walk down together)."""
-    cdef Py_ssize_t i = hint[0]
-    cdef Piece *pc
-    if at:
-        text_room(at + 1)
-        _text[at] = b":"
-        at += 1
-    if s != NULL:
-        if not (0 <= i < s.n and s.key[i] == lv.key):
-            i = lower_bound(s.key, s.n, lv.key)       # texts and book disagree: search
-        if i < s.n and s.key[i] == lv.key:
-            pc = &s.piece[i]
-            hint[0] = i - 1
-            text_room(at + pc.n)
-            memcpy(_text + at, pc.s, pc.n)
-            return at + pc.n
-        hint[0] = i - 1
-    at = put_float(at, sign * lv.key)                 # no text: what the float says
-    text_room(at + 1)
+cdef Py_ssize_t put_repr(Py_ssize_t at, const Level *lv, double sign) except -1:
+    """A book level without a text: "repr(price):repr(size):" at _text[at:]; the end."""
+    at = put_float(at, sign * lv.key)
     _text[at] = b":"
-    return put_float(at + 1, lv.size)
+    at = put_float(at + 1, lv.size)
+    _text[at] = b":"
+    return at + 1
+
+
+cdef inline Py_ssize_t put_text(Py_ssize_t at, const Level *lv, double sign, const TextSide *s,
+                                Py_ssize_t *hint) except -1:
+    """The text of one book level and a ":" at _text[at:]; the end. hint: where the side's
+    next text is expected (the book and the texts walk down together)."""
+    cdef Py_ssize_t i = hint[0]
+    cdef const Piece *pc
+    if s == NULL:
+        return put_repr(at, lv, sign)
+    if not (0 <= i < s.n and s.key[i] == lv.key):
+        i = lower_bound(s.key, s.n, lv.key)           # texts and book disagree here: search
+        if not (i < s.n and s.key[i] == lv.key):
+            hint[0] = i - 1
+            return put_repr(at, lv, sign)
+    hint[0] = i - 1
+    pc = &s.piece[i]
+    if at + pc.n + TEXT_SLACK > _text_cap:
+        text_grow(at + pc.n)
+    if pc.n <= COPY_WIDE:       # one fixed-size copy: pieces and _text have the room (see enum)
+        memcpy(_text + at, pc.s, COPY_WIDE)
+    else:
+        memcpy(_text + at, pc.s, pc.n)
+    at += pc.n
+    _text[at] = b":"
+    return at + 1
 
 
 cdef int64_t checksum_of(LevelTexts t, const Level *bids, Py_ssize_t nbids, const Level *asks,
@@ -373,12 +479,14 @@ cdef int64_t checksum_of(LevelTexts t, const Level *bids, Py_ssize_t nbids, cons
         ta = &t.ask
         hb = tb.n - 1
         ha = ta.n - 1
+    if _text_cap == 0:
+        text_grow(0)
     for i in range(max(nb, na)):
         if i < nb:
-            at = put_level_text(at, &bids[nbids - 1 - i], 1.0, tb, &hb)
+            at = put_text(at, &bids[nbids - 1 - i], 1.0, tb, &hb)
         if i < na:
-            at = put_level_text(at, &asks[nasks - 1 - i], -1.0, ta, &ha)
-    crc = tickring_crc32(_text, at)
+            at = put_text(at, &asks[nasks - 1 - i], -1.0, ta, &ha)
+    crc = tickring_crc32(_text, at - 1 if at else 0, True)      # without the last ":"
     return <int64_t>crc - 0x100000000 if crc & 0x80000000 else <int64_t>crc
 
 

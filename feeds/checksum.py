@@ -15,7 +15,8 @@ Kraken websocket v2 (`book` channel, docs.kraken.com guides/spot-ws-book-v2):
 
 Bitget v2 (`books` channel): the first 25 levels interleaved "bid1p:bid1s:ask1p:ask1s:bid2p:..."
   (a shorter side simply stops contributing), using the venue's ORIGINAL price/size strings
-  (the decoder exposes them in `Decoder.last_levels`); CRC32 compared as a signed 32-bit int.
+  (the decoder keeps them per level: feeds/native/bitget.pyx, which computes this checksum of
+  the keeper's book in C); CRC32 compared as a signed 32-bit int.
 """
 from __future__ import annotations
 

@@ -272,6 +272,7 @@ cdef int side_update(TextSide *s, double k, double size, const char *a, Py_ssize
     cdef Py_ssize_t i = lower_bound(s.key, s.n, k), cap
     cdef double *keys
     cdef Piece *pieces
+    cdef Piece text
     if i < s.n and s.key[i] == k:
         if size != 0.0:
             return piece_set(&s.piece[i], a, na, b, nb)     # the key stays (0.0 vs -0.0)
@@ -282,25 +283,28 @@ cdef int side_update(TextSide *s, double k, double size, const char *a, Py_ssize
         return 0
     if size == 0.0 or isnan(k):
         return 0
+    text.s = NULL
+    text.cap = 0
+    piece_set(&text, a, na, b, nb)          # first: a failure leaves the side as it was
     if s.n == s.cap:
         cap = s.cap * 2 if s.cap else 32
         keys = <double *>PyMem_Realloc(s.key, cap * sizeof(double))
         if keys == NULL:
+            PyMem_Free(text.s)
             raise MemoryError()
         s.key = keys
         pieces = <Piece *>PyMem_Realloc(s.piece, cap * sizeof(Piece))
         if pieces == NULL:
+            PyMem_Free(text.s)
             raise MemoryError()
         s.piece = pieces
         s.cap = cap
     memmove(s.key + i + 1, s.key + i, (s.n - i) * sizeof(double))
     memmove(s.piece + i + 1, s.piece + i, (s.n - i) * sizeof(Piece))
     s.key[i] = k
-    s.piece[i].s = NULL
-    s.piece[i].n = 0
-    s.piece[i].cap = 0
+    s.piece[i] = text
     s.n += 1
-    return piece_set(&s.piece[i], a, na, b, nb)
+    return 0
 
 
 cdef class LevelTexts:

@@ -21,7 +21,8 @@ The checksum (BookChecksum `KrakenChecksum`, and `levels_checksum` for the Pytho
 each price and size with the pair's precision exactly as f"{v:.{d}f}" does, by integer
 arithmetic on the double's exact value (round half to even, as Python's correctly rounded
 formatting); a value this cannot do exactly (not finite, >= 2**63, more than 19 decimals) is
-formatted by Python.
+formatted by Python. A book's top levels barely change between messages, so the texts of the
+last values written are kept (a small cache keyed by the exact double and precision).
 """
 cimport cython
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_CheckExact
@@ -181,6 +182,46 @@ cdef extern from *:
         return len + width;
     }
 
+    /* kraken_field through a cache of its last texts: a book's top levels barely change between
+       messages, so most of its 40 fields were written moments ago. Keyed by the exact double
+       and d (a pure function of both); direct-mapped, a miss simply computes and replaces. */
+    typedef struct {
+        uint64_t bits;
+        int32_t d;                                      /* -1: empty */
+        int32_t len;
+        char text[24];
+    } kraken_memo_entry;
+
+    static kraken_memo_entry kraken_memo[4096];
+
+    static void kraken_memo_init(void) {
+        int i;
+        for (i = 0; i < 4096; i++)
+            kraken_memo[i].d = -1;
+    }
+
+    static inline int kraken_field_cached(double v, int d, char *out) {
+        uint64_t bits;
+        kraken_memo_entry *e;
+        int k;
+        if ((unsigned)d > 19)
+            return kraken_field(v, d, out);             /* never cached (nor the -1 of empty) */
+        memcpy(&bits, &v, 8);
+        e = &kraken_memo[((bits * 0x9E3779B97F4A7C15ULL) >> 52) ^ (uint64_t)(d & 0xFF)];
+        if (e->bits == bits && e->d == d) {
+            memcpy(out, e->text, 24);
+            return e->len;
+        }
+        k = kraken_field(v, d, out);
+        if (k >= 0 && k <= 24) {
+            e->bits = bits;
+            e->d = d;
+            e->len = k;
+            memcpy(e->text, out, 24);
+        }
+        return k;
+    }
+
     /* CRC-32 (zlib's: reflected 0xEDB88320), eight bytes a step (slicing-by-8) */
     static uint32_t kraken_crc_table[8][256];
 
@@ -222,10 +263,13 @@ cdef extern from *:
     }
     """
     int kraken_field(double v, int d, char *out) noexcept nogil
+    int kraken_field_cached(double v, int d, char *out) noexcept nogil
+    void kraken_memo_init() noexcept nogil
     void kraken_crc_init() noexcept nogil
     uint32_t kraken_crc32(uint32_t crc, const char *s, size_t n) noexcept nogil
 
 kraken_crc_init()
+kraken_memo_init()
 
 cdef enum:
     CHECKSUM_LEVELS = 10      # feeds.checksum.KRAKEN_LEVELS: the top 10 asks, then bids
@@ -443,7 +487,7 @@ cdef inline int put_field(Text *t, double v, int d) except -1:
     cdef int k
     if t.n > TEXT_MAX - FIELD_MAX:
         flush(t)
-    k = kraken_field(v, d, t.buf + t.n)
+    k = kraken_field_cached(v, d, t.buf + t.n)
     if k >= 0:
         t.n += k
         return 0

@@ -32,6 +32,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 from shm import segment as shm_segment
 from shm.errors import ShmError
 from shm.registry import Registry
@@ -39,6 +41,7 @@ from shm.liveness import pid_alive as _pid_alive
 from shm.ring import Ring
 
 from . import memwatch
+from .compactor.forkserver import SERVER_NAME, WRITER_NAME
 from .config import Config
 from .process_table import ChildSpec, build, names, tickring_argv
 from .sdnotify import Notifier, child_env
@@ -49,6 +52,7 @@ PR_SET_PDEATHSIG = 1
 TICK_S = 0.2
 # appliance.compactor.schema.GRADES, not imported: it would load pyarrow into the supervisor
 GRADES = ("excellent", "good", "degraded", "limited")
+ORPHAN_NAMES = (SERVER_NAME.decode(), WRITER_NAME.decode())   # see Supervisor._reap_orphans
 RETRYING_AFTER_S = 10.0   # a producing worker without a connection by then is retrying
 
 
@@ -372,6 +376,25 @@ class Supervisor:
                 log.warning("%s pid %d died (%s); restarting in %.1fs", name, proc.pid, how,
                             child.next_start - now)
 
+    def _reap_orphans(self) -> None:
+        """Collect the compactor's Parquet fork server and writers when they outlived it.
+
+        The supervisor is a child subreaper (appliance/zygote.py), so a process whose parent
+        died is re-parented to it; the compactor's "parquet-forks" and "parquet-writer" die with
+        the compactor (PDEATHSIG) and would stay zombies, since _reap only waits for children
+        it started. Only zombies by those names are collected: a waitpid(-1) could take the
+        exit status of a child something else here waits for (the demo's simulator)."""
+        try:
+            kids = psutil.Process().children()
+        except psutil.Error:
+            return
+        for p in kids:
+            try:
+                if p.status() == psutil.STATUS_ZOMBIE and p.name().startswith(ORPHAN_NAMES):
+                    os.waitpid(p.pid, os.WNOHANG)
+            except (psutil.Error, ChildProcessError):
+                pass
+
     def _restart_due(self, now: float) -> None:
         for child in self.children:
             if child.state == "backoff" and now >= child.next_start and not self.stopping:
@@ -421,6 +444,7 @@ class Supervisor:
             self._metrics.handle()
         now = time.monotonic()
         self._reap(now)
+        self._reap_orphans()
         self._restart_due(now)
         if now >= self._next_mem:
             self._next_mem = now + self.cfg.supervisor.memory_check_s

@@ -420,3 +420,58 @@ def test_soak_recorder_reports_how_high_and_how_often_the_total_peaks(monkeypatc
     assert out["total_pss_mb_p95"] == 200.0            # 35 peaks in 708 samples: under 5 %
     assert 0.04 < out["total_pss_share_over_target"] < 0.06
     assert not out["targets"]["total_mb_le_250"]
+
+
+# a child that forks two grandchildren and prints their pids: one named as the compactor's
+# Parquet fork server, one not; each exits once its parent is gone (as PDEATHSIG makes them)
+ORPHAN_PARENT = r"""
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None)
+pids = []
+for name in (b"parquet-forks", b"other-child"):
+    pid = os.fork()
+    if pid == 0:
+        libc.prctl(15, ctypes.c_char_p(name), 0, 0, 0)
+        parent = os.getppid()
+        while os.getppid() == parent:
+            time.sleep(0.01)
+        os._exit(0)
+    pids.append(pid)
+print(*pids, flush=True)
+time.sleep(600)
+"""
+
+
+def test_orphaned_parquet_processes_are_reaped_others_left(shm_names, tmp_path):
+    """A killed compactor's parquet-forks is re-parented to the supervisor (a child subreaper)
+    and must not stay a zombie; a zombie by another name is left to whoever waits for it."""
+    from appliance.zygote import set_subreaper
+    assert set_subreaper()               # as the appliance is (the zygote's children need it)
+    cfg = make_cfg(shm_names("ns"))
+    out = tmp_path / "pids"
+    spec = ChildSpec(name="compactor", argv=[sys.executable, "-c", f"import sys; sys.stdout = open({str(out)!r}, 'w'); exec({ORPHAN_PARENT!r})"],
+                     kind="compactor", ring=None)
+    sup = Supervisor(cfg, specs=[spec])
+    sup.start()
+    other = None
+    try:
+        child = sup.children[0]
+        first = wait_for(lambda: child.pid, step=lambda: sup.step(0.05), what="start")
+        pids = wait_for(lambda: out.exists() and out.read_text().split(), what="grandchild pids")
+        forks, other = (int(p) for p in pids)
+        os.kill(first, signal.SIGKILL)
+
+        def state(pid):
+            try:
+                return psutil.Process(pid).status()
+            except psutil.NoSuchProcess:
+                return "gone"
+        wait_for(lambda: state(forks) == "gone" and state(other) == psutil.STATUS_ZOMBIE,
+                 step=lambda: sup.step(0.05), what="parquet-forks reaped, the other a zombie")
+    finally:
+        sup.stop()
+        if other is not None:
+            try:
+                os.waitpid(other, os.WNOHANG)
+            except ChildProcessError:
+                pass

@@ -3,6 +3,7 @@ is imported only when used, so `tickring --help` and `tickring tail` start fast.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -67,10 +68,33 @@ def main(argv=None):
     one clear line and exit non-zero, without a traceback."""
     from shm.errors import ShmError
     try:
-        return cli.main(args=argv, standalone_mode=True)
-    except ShmError as e:
-        click.echo(f"tickring: {e}", err=True)
-        sys.exit(2)
+        try:
+            return cli.main(args=argv, standalone_mode=True)
+        except ShmError as e:
+            click.echo(f"tickring: {e}", err=True)
+            sys.exit(2)
+    except SystemExit as e:
+        if "pyarrow" in sys.modules:
+            _exit_past_arrow(e.code)
+        raise
+
+
+def _exit_past_arrow(code) -> None:
+    """Exit without tearing pyarrow down: after Parquet I/O, Arrow's thread pools are sometimes
+    still joinable at interpreter exit and std::terminate aborts the process ("terminate called
+    without an active exception", exit -6) after the command did all its work - about 1 run in
+    10 here with pyarrow 26 (apache/arrow#34314). Flush what Python would, then _exit."""
+    import logging
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":

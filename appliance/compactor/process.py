@@ -364,9 +364,11 @@ class Compactor:
             raise ValueError(f"another compactor is writing {cfg.root}; stop it first") from None
         self.staging = Staging(cfg.root)
         self.checkpoints = Checkpoints(cfg.root)
-        self._recover()
+        # the Parquet fork server starts before the checkpoints are read: it inherits the heap
+        # as it is now (~2.4 MB less than after recovery, measured in the soak)
         self.jobs = WriterJobs(self.staging, self.checkpoints, self.symbol_of,
                                {tf: self.label_of(tf) for tf in self.tf_ns})
+        self._recover()
         self.registry = None
         if cfg.registry:
             from shm.registry import Registry

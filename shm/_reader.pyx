@@ -25,6 +25,11 @@ cdef extern from *:
     static inline void tickring_store64r(volatile uint64_t *p, uint64_t v) { *p = v; }
     static inline void tickring_pause(void) { __builtin_ia32_pause(); }
     static inline void tickring_barrier(void) { __asm__ __volatile__("" ::: "memory"); }
+    static inline int64_t tickring_real_ns(void) {
+        struct timespec t; clock_gettime(CLOCK_REALTIME, &t);
+        return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+    }
+    typedef struct timespec timespec_r;
     static inline int64_t tickring_mono_ns(void) {
         struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
         return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
@@ -39,6 +44,9 @@ cdef extern from *:
     void tickring_pause() nogil
     void tickring_barrier() nogil
     int64_t tickring_mono_ns() nogil
+    int64_t tickring_real_ns() nogil
+    ctypedef struct timespec_r:
+        pass
     long tickring_futex_wait(void *addr, uint32_t expected, int64_t ns) nogil
 
 cdef int64_t MAX_BLOCK_NS = 50_000_000     # a missed wake-up costs at most this; an idle consumer wakes 20x/s
@@ -57,6 +65,8 @@ cdef class ReaderCore:
     cdef public uint64_t lost        # records it lost to laps
     cdef public uint64_t received
     cdef public int64_t spin_ns
+    cdef public Py_ssize_t _report_word   # this consumer's slot in the ring's consumer table (word
+                                         # index), or -1: its position is reported there per read
 
     def _attach_core(self, ring, double spin_us):
         seg = ring.seg
@@ -69,6 +79,18 @@ cdef class ReaderCore:
         self.i_publish = L.RING["publish"].index
         self.i_waiters = L.RING["waiters"].index
         self.spin_ns = <int64_t>(spin_us * 1000) if spin_us < 1e15 else (<int64_t>1 << 62)
+        self._report_word = -1
+
+    cdef void report_c(self) noexcept nogil:
+        """Position, lost count and time into the consumer table (what `inspect` shows as lag)."""
+        cdef Py_ssize_t b = self._report_word
+        if b >= 0:
+            tickring_store64r(&self.u[b + 1], self.next)
+            tickring_store64r(&self.u[b + 2], self.lost)
+            tickring_store64r(&self.u[b + 4], <uint64_t>tickring_real_ns())
+
+    def _report(self):
+        self.report_c()
 
     @property
     def available(self):
@@ -159,4 +181,5 @@ cdef class ReaderCore:
                 bad = n
             self.lost += bad
         self.received += n - bad
+        self.report_c()
         return buf, <Py_ssize_t>bad

@@ -319,21 +319,16 @@ class Reader(ReaderCore):
                     u[base] = os.getpid()
                     self._slot = slot
                     self._base = base
+                    self._report_word = base       # ReaderCore reports per read, in C
                     return
         # a full table only hides this consumer from inspect; it still reads
         self._slot = -1
-
-    def _report(self) -> None:
-        if self._slot >= 0:
-            u = self._u64
-            u[self._base + 1] = self.next
-            u[self._base + 2] = self.lost
-            u[self._base + 4] = time.time_ns()
 
     def close(self) -> None:
         if self._slot >= 0 and self._u64 is not None:
             self._u64[self._base] = 0
             self._slot = -1
+            self._report_word = -1
         self._u64 = None
 
     def __enter__(self):
@@ -351,8 +346,6 @@ class Reader(ReaderCore):
         out = np.frombuffer(buf, self.dtype)      # the array owns the bytearray: no second copy
         if bad:
             out = out[bad:]
-        if self._slot >= 0:
-            self._report()
         return out
 
     # -- zero-copy read ----------------------------------------------------------------------------

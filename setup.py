@@ -22,6 +22,11 @@ class build_ext_replacing(build_ext):
     running worker has mapped (it would crash). Here a changed module is written beside it and
     renamed into place (running processes keep the old file), an unchanged one is left alone."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:                 # compile the modules on every CPU (pip passes none)
+            self.parallel = os.cpu_count() or 1
+
     def copy_file(self, src, dst, *args, **kwargs):
         if not (self.inplace and dst.endswith(".so")):
             return super().copy_file(src, dst, *args, **kwargs)

@@ -36,6 +36,7 @@ from shm._record cimport (F_SNAPSHOT, K_BOOK, K_TRADE, S_ASK, S_BID, put_level, 
                           tickring_record)
 
 from .book cimport Book, BookChecksum, BookSide
+from .crc32 cimport crc32_update
 from .decoder cimport NativeDecoder, py_value
 from .isotime cimport iso_ns_text
 from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
@@ -221,54 +222,11 @@ cdef extern from *:
         }
         return k;
     }
-
-    /* CRC-32 (zlib's: reflected 0xEDB88320), eight bytes a step (slicing-by-8) */
-    static uint32_t kraken_crc_table[8][256];
-
-    static void kraken_crc_init(void) {
-        uint32_t i, c;
-        int k;
-        for (i = 0; i < 256; i++) {
-            c = i;
-            for (k = 0; k < 8; k++)
-                c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-            kraken_crc_table[0][i] = c;
-        }
-        for (i = 0; i < 256; i++)
-            for (k = 1; k < 8; k++)
-                kraken_crc_table[k][i] = (kraken_crc_table[k - 1][i] >> 8)
-                                         ^ kraken_crc_table[0][kraken_crc_table[k - 1][i] & 0xFF];
-    }
-
-    /* zlib.crc32(p[:n], crc) */
-    static uint32_t kraken_crc32(uint32_t crc, const char *s, size_t n) {
-        const unsigned char *p = (const unsigned char *)s;
-        uint32_t (*t)[256] = kraken_crc_table;
-        uint32_t a, b;
-        crc = ~crc;
-    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        while (n >= 8) {
-            memcpy(&a, p, 4);
-            memcpy(&b, p + 4, 4);
-            a ^= crc;
-            crc = t[7][a & 0xFF] ^ t[6][(a >> 8) & 0xFF] ^ t[5][(a >> 16) & 0xFF] ^ t[4][a >> 24]
-                ^ t[3][b & 0xFF] ^ t[2][(b >> 8) & 0xFF] ^ t[1][(b >> 16) & 0xFF] ^ t[0][b >> 24];
-            p += 8;
-            n -= 8;
-        }
-    #endif
-        while (n--)
-            crc = t[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
-        return ~crc;
-    }
     """
     int kraken_field(double v, int d, char *out) noexcept nogil
     int kraken_field_cached(double v, int d, char *out) noexcept nogil
     void kraken_memo_init() noexcept nogil
-    void kraken_crc_init() noexcept nogil
-    uint32_t kraken_crc32(uint32_t crc, const char *s, size_t n) noexcept nogil
 
-kraken_crc_init()
 kraken_memo_init()
 
 cdef enum:
@@ -467,13 +425,13 @@ cdef struct Text:
 
 
 cdef inline void flush(Text *t) noexcept:
-    t.crc = kraken_crc32(t.crc, t.buf, t.n)
+    t.crc = crc32_update(t.crc, t.buf, t.n)
     t.n = 0
 
 
 cdef int put_text(Text *t, bytes text) except -1:
     flush(t)
-    t.crc = kraken_crc32(t.crc, PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text))
+    t.crc = crc32_update(t.crc, PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text))
     return 0
 
 
@@ -557,11 +515,6 @@ def fast_field(double value, int decimals):
     cdef char out[FIELD_MAX]
     cdef int k = kraken_field(value, decimals, out)
     return None if k < 0 else out[:k].decode()
-
-
-def crc32(bytes data, uint32_t crc=0):
-    """zlib.crc32 as the checksum computes it, for tests."""
-    return kraken_crc32(crc, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
 
 
 # -- the decoder -----------------------------------------------------------------------------------

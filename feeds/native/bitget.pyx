@@ -25,7 +25,6 @@ keeps no text (Python's sorted list took it at the front, where later bisects we
 book message's seq, pseq or checksum whose int() leaves int64 is a malformed frame even where
 nothing packs it (Python put the big int into the BookEvent, which holds int64s here).
 """
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport isnan

@@ -43,12 +43,12 @@ from __future__ import annotations
 
 from orjson import dumps
 
+from .book import LOST  # noqa: F401  (BookEvent.prev after lost messages: the decoder marks them)
 from .isotime import iso_ns
 from .native.coinbase import CoinbaseDecoder
 from .venue import Limits, Ping, Venue
 from .wire import OPPOSITE, SIDES, id_from_str, rest_json
 
-LOST = -2                     # BookEvent.prev: messages were lost since this instrument's last event
 SIDE_IS_MAKER = True          # market_trades `side` is the maker's side (see module docstring)
 CHANNEL_NAMES = {"trades": "market_trades", "quotes": "ticker", "book": "level2"}
 

@@ -101,9 +101,6 @@ fill(&_sides, SIDES)                 # feeds.wire's side strings, the table ever
 
 # -- values -------------------------------------------------------------------------------------
 
-cdef bint _py_numbers = False    # set while a frame is decoded again with Python's number parsing
-
-
 cdef inline yyjson_val *value_of(yyjson_val *key) noexcept:
     return key + 1               # an object's value follows its key (yyjson_obj_foreach)
 
@@ -152,7 +149,7 @@ cdef inline yyjson_val *need(yyjson_val *v, str key) except NULL:
 
 cdef inline double dbl(yyjson_val *v) except? -1.0:
     """float(v)."""
-    if yyjson_is_str(v) and not _py_numbers:
+    if yyjson_is_str(v):
         return text_to_double(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
     return float(py_value(v))
 
@@ -166,7 +163,7 @@ cdef inline double num(yyjson_val *v) except? -1.0:
 
 cdef inline int64_t whole(yyjson_val *v) except? -1:
     """int(v), which must fit a record's int64 id (OverflowError beyond, as struct packing)."""
-    if yyjson_is_str(v) and unsafe_yyjson_get_len(v) <= 18 and not _py_numbers:
+    if yyjson_is_str(v) and unsafe_yyjson_get_len(v) <= 18:
         return text_to_int64(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
     return int(py_value(v))
 
@@ -176,7 +173,7 @@ cdef int ms_ns(yyjson_val *v, int64_t *ns) except -1:
     Python holds it as a big int and fails only where it packs it into a record."""
     cdef int64_t ms
     cdef size_t n
-    if yyjson_is_str(v) and not _py_numbers:
+    if yyjson_is_str(v):
         n = unsafe_yyjson_get_len(v)
         if n <= 18:                   # <= 18 characters: int() fits int64 whatever they are
             ms = text_to_int64(unsafe_yyjson_get_str(v), n)
@@ -255,14 +252,6 @@ cdef int top_of(yyjson_val *side, double *px, double *sz) except -1:
     return 0
 
 
-cdef inline bint has_non_ascii(const char *p, Py_ssize_t n) noexcept:
-    cdef Py_ssize_t i
-    for i in range(n):
-        if <unsigned char>p[i] >= 128:
-            return True
-    return False
-
-
 # -- the decoder --------------------------------------------------------------------------------
 
 @cython.final
@@ -277,27 +266,7 @@ cdef class OkxDecoder(NativeDecoder):
         return market_of(symbol)
 
     cdef int feed_c(self, const char *p, Py_ssize_t n, int64_t ts_recv) except -1:
-        global _py_numbers
-        cdef Py_ssize_t n0 = self.out.n
-        if n == 4 and memcmp(p, b"pong", 4) == 0:
-            return 0
-        try:
-            return self.frame(p, n, ts_recv)
-        except ValueError as e:
-            # text.pxd reads a number as bytes, Python read it as str: only non-ASCII text
-            # (Unicode digits or spaces) can differ, so such a frame is read again below
-            if isinstance(e, DecodeError) or not has_non_ascii(p, n):
-                raise
-        self.out.n = n0
-        self.nev = 0
-        _py_numbers = True
-        try:
-            return self.frame(p, n, ts_recv)
-        finally:
-            _py_numbers = False
-
-    cdef int frame(self, const char *p, Py_ssize_t n, int64_t ts_recv) except -1:
-        cdef yyjson_val *root = self.parse(p, n)
+        cdef yyjson_val *root
         cdef yyjson_val *k
         cdef yyjson_val *v
         cdef yyjson_val *arg = NULL
@@ -308,6 +277,9 @@ cdef class OkxDecoder(NativeDecoder):
         cdef yyjson_val *inst_id = NULL
         cdef size_t i
         cdef int ch
+        if n == 4 and memcmp(p, b"pong", 4) == 0:
+            return 0
+        root = self.parse(p, n)
         if not yyjson_is_obj(root):
             raise DecodeError(f"okx: not an object: {py_value(root)!r:.60}")
         k = unsafe_yyjson_get_first(root)

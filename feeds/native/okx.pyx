@@ -14,9 +14,8 @@ equal to it) is a DecodeError instead of a BookEvent holding that value; JSON ne
 than orjson's 1024 levels is not refused when the deep part is a field the decoder never reads.
 """
 cimport cython
-from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.math cimport NAN, trunc
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.math cimport NAN
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
 from libc.string cimport memcmp, memcpy
 
 from shm._record cimport (F_SNAPSHOT, K_BOOK, K_LIQUIDATION, K_MARK, K_TRADE, S_ASK, S_BID,
@@ -24,17 +23,13 @@ from shm._record cimport (F_SNAPSHOT, K_BOOK, K_LIQUIDATION, K_MARK, K_TRADE, S_
 
 from .decoder cimport NativeDecoder, py_value
 from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
-                    unsafe_yyjson_get_str, yyjson_get_bool, yyjson_get_real,
-                    yyjson_get_sint, yyjson_get_uint, yyjson_is_arr, yyjson_is_bool,
-                    yyjson_is_null, yyjson_is_obj, yyjson_is_real, yyjson_is_sint, yyjson_is_str,
-                    yyjson_is_uint, yyjson_val)
-from .text cimport text_to_double, text_to_int64
+                    unsafe_yyjson_get_str, yyjson_is_arr, yyjson_is_null, yyjson_is_obj,
+                    yyjson_is_str, yyjson_val)
+from .values cimport (dbl, key_is, ms_to_ns_late, need, num, sequence, text_is, truthy,
+                      value_of, whole)
 
 from feeds.decoder import DecodeError
 from feeds.wire import SIDES
-
-cdef int64_t MS = 1000000                # ns per millisecond
-cdef int64_t MS_MAX = 9223372036854      # |ms| beyond this overflows int64 as ns
 
 cdef enum:
     NAME_MAX = 31
@@ -99,39 +94,13 @@ fill(&_control, {e: 1 for e in CONTROL_EVENTS})
 fill(&_sides, SIDES)                 # feeds.wire's side strings, the table every venue shares
 
 
-# -- values -------------------------------------------------------------------------------------
-
-cdef inline yyjson_val *value_of(yyjson_val *key) noexcept:
-    return key + 1               # an object's value follows its key (yyjson_obj_foreach)
-
-
-cdef inline bint key_is(yyjson_val *key, const char *name, size_t n) noexcept:
-    return unsafe_yyjson_get_len(key) == n and memcmp(unsafe_yyjson_get_str(key), name, n) == 0
-
-
-cdef inline bint text_is(yyjson_val *v, const char *s, size_t n) noexcept:
-    """v is the string s[:n] (False for NULL and other types)."""
-    return yyjson_is_str(v) and key_is(v, s, n)
-
-
-
-cdef bint truthy(yyjson_val *v) noexcept:
-    """bool(value) in Python (null, false, 0, 0.0, "", [], {} are false)."""
-    if v == NULL or yyjson_is_null(v):
-        return False
-    if yyjson_is_bool(v):
-        return yyjson_get_bool(v)
-    if yyjson_is_real(v):
-        return yyjson_get_real(v) != 0.0
-    if yyjson_is_uint(v) or yyjson_is_sint(v):
-        return yyjson_get_uint(v) != 0
-    return unsafe_yyjson_get_len(v) != 0          # string, array, object
-
+# -- values (the rest: values.pxd) --------------------------------------------------------------
 
 cdef inline Py_ssize_t items(yyjson_val *v, yyjson_val **first) except -1:
     """`for x in v` over a message list: its elements. An empty string or object iterates to
     nothing as in Python; anything else (a string's characters, an object's keys) is no
-    message, so the TypeError Python hits at the first element comes here."""
+    message, so the TypeError Python hits at the first element comes here. (values.pxd's
+    items, but for the error's words.)"""
     if yyjson_is_arr(v):
         first[0] = unsafe_yyjson_get_first(v)
         return unsafe_yyjson_get_len(v)
@@ -140,59 +109,11 @@ cdef inline Py_ssize_t items(yyjson_val *v, yyjson_val **first) except -1:
     raise TypeError(f"expected a list, got {py_value(v)!r:.60}")
 
 
-cdef inline yyjson_val *need(yyjson_val *v, str key) except NULL:
-    """d[key]: KeyError if the object had no such key."""
-    if v == NULL:
-        raise KeyError(key)
-    return v
-
-
-cdef inline double dbl(yyjson_val *v) except? -1.0:
-    """float(v)."""
-    if yyjson_is_str(v):
-        return text_to_double(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
-    return float(py_value(v))
-
-
-cdef inline double num(yyjson_val *v) except? -1.0:
-    """feeds.wire.num(v): "" and null are NAN (not available), else float(v)."""
-    if yyjson_is_null(v) or (yyjson_is_str(v) and unsafe_yyjson_get_len(v) == 0):
-        return NAN
-    return dbl(v)
-
-
-cdef inline int64_t whole(yyjson_val *v) except? -1:
-    """int(v), which must fit a record's int64 id (OverflowError beyond, as struct packing)."""
-    if yyjson_is_str(v) and unsafe_yyjson_get_len(v) <= 18:
-        return text_to_int64(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
-    return int(py_value(v))
-
-
-cdef int ms_ns(yyjson_val *v, int64_t *ns) except -1:
-    """int(v) * 1_000_000 into ns[0]. Returns 1 (ns[0] unset) when the product leaves int64:
-    Python holds it as a big int and fails only where it packs it into a record."""
-    cdef int64_t ms
-    cdef size_t n
-    if yyjson_is_str(v):
-        n = unsafe_yyjson_get_len(v)
-        if n <= 18:                   # <= 18 characters: int() fits int64 whatever they are
-            ms = text_to_int64(unsafe_yyjson_get_str(v), n)
-            if -MS_MAX <= ms <= MS_MAX:
-                ns[0] = ms * MS
-                return 0
-            return 1
-    x = int(py_value(v)) * MS
-    try:
-        ns[0] = x
-    except OverflowError:
-        return 1
-    return 0
-
-
 cdef inline int64_t ms_ns_now(yyjson_val *v) except? -1:
-    """int(v) * 1_000_000 for a record written right away (OverflowError if it leaves int64)."""
+    """int(v) * 1_000_000 for a record written right away (OverflowError if it leaves int64,
+    the time named)."""
     cdef int64_t ns
-    if ms_ns(v, &ns):
+    if ms_to_ns_late(v, &ns):
         raise OverflowError(f"time {py_value(v)!r} ms out of range")
     return ns
 
@@ -205,25 +126,6 @@ cdef inline int side_of(yyjson_val *v) except -1:
     if s < 0:
         raise ValueError(f"unknown side {py_value(v)!r}")
     return s
-
-
-cdef int sequence(yyjson_val *v, int64_t *out, bint real_ok) except -1:
-    """A book sequence field (seqId, prevSeqId, checksum) as an int64. Python passed the JSON
-    value on as it was: a bool is an int there, and a whole float (real_ok) compares equal to
-    one; anything else is refused (see the docstring)."""
-    cdef double x
-    if yyjson_is_sint(v) or (yyjson_is_uint(v) and yyjson_get_uint(v) < (<uint64_t>1 << 63)):
-        out[0] = yyjson_get_sint(v)
-        return 0
-    if yyjson_is_bool(v):
-        out[0] = yyjson_get_bool(v)
-        return 0
-    if real_ok and yyjson_is_real(v):
-        x = yyjson_get_real(v)
-        if x == trunc(x) and -9223372036854775808.0 <= x < 9223372036854775808.0:
-            out[0] = <int64_t>x
-            return 0
-    raise TypeError(f"sequence field {py_value(v)!r:.60} is not an integer")
 
 
 @cython.boundscheck(True)       # Python's indexing rules (setup.py turns the checks off)
@@ -400,7 +302,7 @@ cdef class OkxDecoder(NativeDecoder):
             elif key_is(k, b"checksum", 8):
                 checksum_v = v
             k = unsafe_yyjson_get_next(v)
-        big = ms_ns(need(ts, "ts"), &t)
+        big = ms_to_ns_late(need(ts, "ts"), &t)
         if not snap and prev_v != NULL:           # snapshots: prev -1, prevSeqId not read
             sequence(prev_v, &prev, True)
         if truthy(checksum_v):                    # OKX sends 0 (deprecated): no checksum

@@ -31,6 +31,7 @@ from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjso
                     yyjson_is_num, yyjson_is_obj, yyjson_is_real, yyjson_is_sint, yyjson_is_str,
                     yyjson_is_uint, yyjson_val)
 from .text cimport text_to_double, text_to_int64
+from .values cimport TICKRING_MS as MS, TICKRING_MS_MAX as MAX_MS, truthy
 
 from feeds.decoder import DecodeError
 
@@ -42,10 +43,6 @@ cdef enum:
     KEY_data
     KEY_OTHER                   # every other key
     NKEYS
-
-cdef enum:
-    MS = 1000000                # ns per ms
-cdef int64_t MAX_MS = INT64_MAX // MS     # the largest ms value whose ns fit int64
 
 cdef uint8_t ONE_CHAR[256]      # one-character key -> its KEY_ slot
 memset(ONE_CHAR, KEY_OTHER, 256)
@@ -229,19 +226,6 @@ cdef int64_t seq_of(yyjson_val *v, const char *key) except? -1:
     elif v == NULL or yyjson_is_num(v) or yyjson_is_bool(v):
         return id_of(v, key)                     # KeyError when absent
     raise TypeError(f"{key.decode()}: a sequence field must be an integer, not '{kind_of(v)}'")
-
-
-cdef inline bint truthy(yyjson_val *v) noexcept nogil:
-    """bool() of a JSON value: false, null, 0, "", [] and {} are false."""
-    if yyjson_is_bool(v):
-        return yyjson_get_bool(v)
-    if yyjson_is_null(v):
-        return False
-    if yyjson_is_real(v):
-        return yyjson_get_real(v) != 0.0
-    if yyjson_is_num(v):
-        return yyjson_get_sint(v) != 0
-    return unsafe_yyjson_get_len(v) != 0
 
 
 cdef uint8_t side_of(yyjson_val *v) except 0:

@@ -30,17 +30,10 @@ from .json cimport (YYJSON_TYPE_ARR, YYJSON_TYPE_BOOL, YYJSON_TYPE_NULL, YYJSON_
                     yyjson_get_uint, yyjson_is_arr, yyjson_is_obj, yyjson_is_real, yyjson_is_sint,
                     yyjson_is_str, yyjson_is_uint, yyjson_obj_size, yyjson_type, yyjson_val)
 from .text cimport text_to_double, text_to_int64
+from .values cimport TICKRING_MS as MS, TICKRING_MS_MAX as MS_LIMIT, text_is
 
 from feeds.decoder import DecodeError
 from feeds.wire import id_from_str
-
-cdef extern from *:
-    """
-    #define TICKRING_MS 1000000LL
-    #define TICKRING_MS_LIMIT 9223372036854LL   /* |ms| beyond this: ms * 1e6 leaves int64 */
-    """
-    int64_t MS "TICKRING_MS"
-    int64_t MS_LIMIT "TICKRING_MS_LIMIT"
 
 
 # -- Python's float()/int() of a JSON value, without a Python object on the common path ----------
@@ -139,11 +132,6 @@ cdef inline bint _eq_one(yyjson_val *v) noexcept:
     if yyjson_is_real(v):
         return yyjson_get_real(v) == 1.0
     return yyjson_get_type(v) == YYJSON_TYPE_BOOL and yyjson_get_bool(v)
-
-
-cdef inline bint _is_text(yyjson_val *v, const char *s, size_t n) noexcept:
-    """value == s (a str of exactly those bytes)."""
-    return yyjson_is_str(v) and unsafe_yyjson_get_len(v) == n and memcmp(unsafe_yyjson_get_str(v), s, n) == 0
 
 
 cdef int _side(yyjson_val *v) except -1:
@@ -382,7 +370,7 @@ cdef class BybitDecoder(NativeDecoder):
                 control = True
             k = unsafe_yyjson_get_next(k + 1)
         if topic == NULL or yyjson_get_type(topic) == YYJSON_TYPE_NULL:
-            if control or (type_ != NULL and _is_text(type_, b"COMMAND_RESP", 12)):
+            if control or (type_ != NULL and text_is(type_, b"COMMAND_RESP", 12)):
                 return 0                                     # acks, pongs, failures
             raise DecodeError("bybit: unrecognised message (no topic, no op)")
         if not yyjson_is_str(topic):
@@ -501,7 +489,7 @@ cdef class BybitDecoder(NativeDecoder):
         self.note_book(inst)
         if u == NULL or type_ == NULL or b == NULL or a == NULL or ts_v == NULL:
             raise KeyError("u/type/b/a/ts")
-        snap = _is_text(type_, b"snapshot", 8) or _eq_one(u)     # u == 1: service restart
+        snap = text_is(type_, b"snapshot", 8) or _eq_one(u)     # u == 1: service restart
         ts_overflow = _int_ms(ts_v, &ts)
         nb = _levels_len(b)
         na = _levels_len(a)
@@ -574,10 +562,10 @@ cdef class BybitDecoder(NativeDecoder):
         if m.has_quote:
             if type_ == NULL:
                 raise KeyError("type")
-            if not _is_text(type_, b"snapshot", 8):
+            if not text_is(type_, b"snapshot", 8):
                 if u == NULL:
                     raise KeyError("u")
-        if not m.has_quote or _is_text(type_, b"snapshot", 8) or _eq_one(u):
+        if not m.has_quote or text_is(type_, b"snapshot", 8) or _eq_one(u):
             m.has_quote = True
             m.quote[0] = m.quote[1] = m.quote[2] = m.quote[3] = NAN
         # the state changes level by level: a bad level later in the frame keeps the earlier ones
@@ -649,7 +637,7 @@ cdef class BybitDecoder(NativeDecoder):
         if ts_v == NULL:
             raise KeyError("ts")
         ts_overflow = _int_ms(ts_v, &ts)         # fails when the record is written, as in Python
-        snap = type_ != NULL and _is_text(type_, b"snapshot", 8)
+        snap = type_ != NULL and text_is(type_, b"snapshot", 8)
         if bid != NULL or ask != NULL or bid_size != NULL or ask_size != NULL:
             m = self._merge_of(inst)
             if not m.has_quote or snap:

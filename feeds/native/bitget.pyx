@@ -41,9 +41,8 @@ from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjso
                     unsafe_yyjson_get_str, yyjson_get_bool, yyjson_get_sint, yyjson_get_uint,
                     yyjson_is_arr, yyjson_is_bool, yyjson_is_null, yyjson_is_obj, yyjson_is_sint,
                     yyjson_is_str, yyjson_is_uint, yyjson_val)
-from .text cimport text_to_int64
-from .values cimport (dbl, items, key_is, ms_to_ns, ms_to_ns_late, need, side_of, text_is,
-                      truthy, value_of, whole_late)
+from .values cimport (dbl, id_digits, items, key_is, ms_to_ns, ms_to_ns_late, need, side_of,
+                      text_is, truthy, value_of, whole_late)
 
 from feeds.decoder import DecodeError
 from feeds.wire import id_from_str
@@ -56,7 +55,6 @@ cdef extern from "Python.h":
 
 cdef enum:
     CHECKSUM_LEVELS = 25      # feeds.checksum.BITGET_LEVELS
-    ID_DIGITS_MAX = 18        # an ASCII digit string this short is an int64
     KEY_MAX = 120             # instId bytes read into the cache key on the stack
     TAG_SPOT = 1              # the cache key's first byte: the market the instType says
     TAG_PERP = 2
@@ -386,17 +384,10 @@ def _py_trade_id(i):
 
 
 cdef int64_t trade_id(yyjson_val *v) except? -1:
-    cdef const char *s
-    cdef size_t n, i
+    cdef int64_t x
     if yyjson_is_str(v):
-        s = unsafe_yyjson_get_str(v)
-        n = unsafe_yyjson_get_len(v)
-        if 0 < n <= ID_DIGITS_MAX:
-            for i in range(n):
-                if <unsigned int>(<uint8_t>s[i] - 48) > 9:
-                    break
-            else:
-                return text_to_int64(s, n)
+        if id_digits(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), &x):
+            return x
     elif yyjson_is_sint(v) or (yyjson_is_uint(v) and yyjson_get_uint(v) < (<uint64_t>1 << 63)):
         return yyjson_get_sint(v)
     elif yyjson_is_bool(v):

@@ -30,7 +30,7 @@ from .json cimport (YYJSON_TYPE_ARR, YYJSON_TYPE_BOOL, YYJSON_TYPE_NULL, YYJSON_
                     yyjson_get_uint, yyjson_is_arr, yyjson_is_obj, yyjson_is_real, yyjson_is_sint,
                     yyjson_is_str, yyjson_is_uint, yyjson_obj_size, yyjson_type, yyjson_val)
 from .text cimport text_to_double, text_to_int64
-from .values cimport TICKRING_MS as MS, TICKRING_MS_MAX as MS_LIMIT, text_is
+from .values cimport TICKRING_MS as MS, TICKRING_MS_MAX as MS_LIMIT, id_digits, text_is
 
 from feeds.decoder import DecodeError
 from feeds.wire import id_from_str
@@ -152,20 +152,11 @@ cdef int _side(yyjson_val *v) except -1:
 
 cdef int64_t _trade_id(yyjson_val *v) except? -1:
     """feeds.wire.id_from_str(i): a numeric id is itself, an opaque one (linear UUIDs) a hash."""
-    cdef const char *s
-    cdef Py_ssize_t n, k
-    cdef int64_t x = 0
+    cdef int64_t x
     if yyjson_is_str(v):
-        s = unsafe_yyjson_get_str(v)
-        n = unsafe_yyjson_get_len(v)
-        if 0 < n < 19:
-            for k in range(n):
-                if <unsigned char>(s[k] - 48) > 9:
-                    break
-                x = x * 10 + (s[k] - 48)
-            else:
-                return x
-        return id_from_str(PyUnicode_DecodeUTF8(s, n, NULL))
+        if id_digits(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), &x):
+            return x
+        return id_from_str(_text(v))
     return _int64(v)            # int -> itself (a bool too); a float or null had no .isdigit()
 
 

@@ -19,7 +19,6 @@ differently, on purpose (frames Coinbase never sends):
 """
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport INT64_MAX, int64_t, uint32_t
 from libc.string cimport memset
 
@@ -32,8 +31,8 @@ from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjso
                     unsafe_yyjson_get_str, yyjson_get_uint, yyjson_is_arr, yyjson_is_bool,
                     yyjson_is_null, yyjson_is_obj, yyjson_is_sint, yyjson_is_str, yyjson_is_uint,
                     yyjson_val)
-from .values cimport (dbl, items, key_is, member, need, sequence, side_of, text_is, truthy,
-                      value_of, whole)
+from .values cimport (dbl, id_digits, items, key_is, member, need, sequence, side_of, text_is,
+                      truthy, value_of, whole)
 
 from feeds.book import LOST as _LOST
 from feeds.decoder import DecodeError
@@ -83,20 +82,11 @@ cdef inline int packable(int over) except -1:
 cdef int64_t trade_id(yyjson_val *v) except? -1:
     """feeds.wire.id_from_str(v): decimal digits are the id, other text a stable hash, an
     integer itself."""
-    cdef const char *s
-    cdef Py_ssize_t n, i
-    cdef int64_t x = 0
+    cdef int64_t x
     if yyjson_is_str(v):
-        s = unsafe_yyjson_get_str(v)
-        n = unsafe_yyjson_get_len(v)
-        if 0 < n < 19:
-            for i in range(n):
-                if <unsigned int>(<unsigned char>s[i] - 48) > 9:
-                    break
-                x = x * 10 + (s[i] - 48)
-            else:
-                return x
-        return id_from_str(PyUnicode_DecodeUTF8(s, n, NULL))
+        if id_digits(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), &x):
+            return x
+        return id_from_str(py_value(v))
     if yyjson_is_uint(v) or yyjson_is_sint(v) or yyjson_is_bool(v):
         return whole(v)                    # an int is itself (int64 or OverflowError, as packed)
     raise TypeError(f"trade_id {py_value(v)!r:.60} is no str or int")    # no .isdigit()

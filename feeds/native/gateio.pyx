@@ -29,8 +29,8 @@ from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjso
                     yyjson_is_arr, yyjson_is_bool, yyjson_is_null, yyjson_is_obj, yyjson_is_sint,
                     yyjson_is_str, yyjson_is_uint, yyjson_val)
 from .text cimport text_to_int64
-from .values cimport (dbl, key_is, ms_to_ns, ms_to_ns_late, need, side_of, text_is, truthy,
-                      value_of, whole)
+from .values cimport (dbl, id_digits, key_is, ms_to_ns, ms_to_ns_late, need, side_of, text_is,
+                      truthy, value_of, whole)
 
 from feeds.decoder import DecodeError
 from feeds.wire import id_from_str
@@ -38,8 +38,6 @@ from feeds.wire import id_from_str
 cdef int64_t MS = 1000000                # ns per ms
 cdef int64_t SECONDS_MAX = 9223372036    # |s| beyond this overflows int64 as ns
 cdef int64_t MS_WHOLE_MAX = 9223372036853    # |ms| whose ns plus a fraction (< 1 ms) fit int64
-cdef enum:
-    ID_DIGITS_MAX = 18                   # a digit string this short is an int64
 
 cdef enum Channel:
     CH_OTHER, CH_IGNORED, CH_TRADES, CH_BOOK_TICKER, CH_UPDATE, CH_OBU, CH_ORDER_BOOK
@@ -185,8 +183,7 @@ cdef int64_t trade_id(yyjson_val **f) except? -1:
     """feeds.wire.id_from_str(id if it is not None else id_market): an integer is itself, a
     short ASCII digit string is read here, any other string goes to id_from_str."""
     cdef yyjson_val *v = f[KEY_id]
-    cdef const char *s
-    cdef size_t n, i
+    cdef int64_t x
     if v == NULL or yyjson_is_null(v):
         v = need(f[KEY_id_market], "id_market")
     if yyjson_is_sint(v) or (yyjson_is_uint(v) and yyjson_get_uint(v) < (<uint64_t>1 << 63)):
@@ -197,15 +194,9 @@ cdef int64_t trade_id(yyjson_val **f) except? -1:
         raise OverflowError(f"trade id {yyjson_get_uint(v)} beyond int64")
     if not yyjson_is_str(v):             # a float, null, list, object: it has no isdigit()
         raise TypeError(f"trade id {py_value(v)!r:.60} is not a string")
-    s = unsafe_yyjson_get_str(v)
-    n = unsafe_yyjson_get_len(v)
-    if 0 < n <= ID_DIGITS_MAX:
-        for i in range(n):
-            if <unsigned int>(<uint8_t>s[i] - 48) > 9:
-                break
-        else:
-            return text_to_int64(s, n)
-    return id_from_str(PyUnicode_DecodeUTF8(s, n, NULL))
+    if id_digits(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), &x):
+        return x
+    return id_from_str(py_value(v))
 
 
 cdef list py_levels(yyjson_val *v):

@@ -209,3 +209,19 @@ cdef inline double number(yyjson_val *v) except? -1.0:
     if yyjson_is_uint(v):
         return <double>yyjson_get_uint(v)
     return dbl(v)
+
+
+cdef inline bint id_digits(const char *s, Py_ssize_t n, int64_t *out) noexcept:
+    """feeds.wire.id_from_str of a trade id string that is 1 to 18 ASCII digits (an int64
+    whatever they are) into out[0]: True. False (out untouched) for any other text, which the
+    caller hands to id_from_str itself (a hash of opaque ids, Unicode or longer digits)."""
+    cdef Py_ssize_t i
+    cdef int64_t x = 0
+    if not 0 < n <= 18:
+        return False
+    for i in range(n):
+        if <unsigned int>(<unsigned char>s[i] - 48) > 9:
+            return False
+        x = x * 10 + (s[i] - 48)
+    out[0] = x
+    return True

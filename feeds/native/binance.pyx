@@ -31,7 +31,7 @@ from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjso
                     yyjson_is_num, yyjson_is_obj, yyjson_is_real, yyjson_is_sint, yyjson_is_str,
                     yyjson_is_uint, yyjson_val)
 from .text cimport text_to_double, text_to_int64
-from .values cimport TICKRING_MS as MS, TICKRING_MS_MAX as MAX_MS, truthy
+from .values cimport TICKRING_MS as MS, TICKRING_MS_MAX as MAX_MS, py_levels, truthy
 
 from feeds.decoder import DecodeError
 
@@ -114,15 +114,6 @@ cdef str kind_of(yyjson_val *v):
         return "str"
     return "list" if yyjson_is_arr(v) else "dict"
 
-
-
-cdef list py_levels(yyjson_val *v):
-    """[(price, size)] of a level list that is not an array (a string, an object), by the Python
-    decoder's rule `for lv in levels: float(lv[0]), float(lv[1])`: an object's keys, a string's
-    characters are its levels."""
-    levels = py_value(v)
-    len(levels)                  # TypeError for a number, null or a bool, as Python's len() raised
-    return [(float(lv[0]), float(lv[1])) for lv in levels]
 
 
 cdef inline double to_float(yyjson_val *v, const char *key) except? -1.0:

@@ -41,8 +41,9 @@ from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjso
                     unsafe_yyjson_get_str, yyjson_get_bool, yyjson_get_sint, yyjson_get_uint,
                     yyjson_is_arr, yyjson_is_bool, yyjson_is_null, yyjson_is_obj, yyjson_is_sint,
                     yyjson_is_str, yyjson_is_uint, yyjson_val)
-from .values cimport (dbl, id_digits, items, key_is, ms_to_ns, ms_to_ns_late, need, side_of,
-                      text_is, truthy, value_of, whole_late)
+from .values cimport (dbl, first_level, id_digits, items, key_is, level_pair, ms_to_ns,
+                      ms_to_ns_late, need, py_items, py_pair, side_of, text_is, truthy, value_of,
+                      whole_late)
 
 from feeds.decoder import DecodeError
 from feeds.wire import id_from_str
@@ -398,32 +399,9 @@ cdef int64_t trade_id(yyjson_val *v) except? -1:
         raise TypeError(str(e)) from None
 
 
-cdef list py_items(yyjson_val *v):
-    """`len(levels)` then `for lv in levels` of a level list that is no array: a string's
-    characters, an object's keys (a number, null or a bool has no len())."""
-    levels = py_value(v)
-    len(levels)
-    return list(levels)
-
-
 cdef bytes py_text(x):
     """f"{x}" of a level's price or size as the Python decoder wrote it, as UTF-8."""
     return f"{x}".encode()
-
-
-cdef inline int top_of(yyjson_val *side, double *px, double *sz) except -1:
-    """books1: float(b[0][0]), float(b[0][1])."""
-    cdef yyjson_val *lv
-    if yyjson_is_arr(side):
-        lv = unsafe_yyjson_get_first(side)
-        if yyjson_is_arr(lv) and unsafe_yyjson_get_len(lv) >= 2:
-            px[0] = dbl(unsafe_yyjson_get_first(lv))
-            sz[0] = dbl(unsafe_yyjson_get_next(unsafe_yyjson_get_first(lv)))
-            return 0
-    o = py_value(side)
-    px[0] = float(o[0][0])
-    sz[0] = float(o[0][1])
-    return 0
 
 
 # -- the decoder ----------------------------------------------------------------------------------
@@ -621,8 +599,8 @@ cdef class BitgetDecoder(NativeDecoder):
             need(asks, "asks")
             if truthy(bids) and truthy(asks):
                 ns = ms_to_ns(need(ts, "ts"))
-                top_of(bids, &bp, &bs)
-                top_of(asks, &ap, &az)
+                first_level(bids, &bp, &bs)              # books1: float(b[0][0]), ...
+                first_level(asks, &ap, &az)
                 put_quote(self.room(1), ns, ts_recv, inst, 0, bp, bs, ap, az)
                 self.out.n += 1
             d = unsafe_yyjson_get_next(d)
@@ -825,20 +803,15 @@ cdef int put_plain(tickring_record *r, yyjson_val *levels, list odd, Py_ssize_t 
                    int64_t seq, int big) except -1:
     """BOOK records of [price, size, ...] levels: float(lv[0]), float(lv[1]) each."""
     cdef yyjson_val *lv = NULL
-    cdef yyjson_val *x0
     cdef double price, size
     cdef Py_ssize_t j
     if odd is None and count:
         lv = unsafe_yyjson_get_first(levels)
     for j in range(count):
-        if odd is None and yyjson_is_arr(lv) and unsafe_yyjson_get_len(lv) >= 2:
-            x0 = unsafe_yyjson_get_first(lv)
-            price = dbl(x0)
-            size = dbl(unsafe_yyjson_get_next(x0))
+        if odd is None:
+            level_pair(lv, &price, &size)
         else:
-            level = odd[j] if odd is not None else py_value(lv)
-            price = float(level[0])
-            size = float(level[1])
+            py_pair(odd[j], &price, &size)
         if big:
             raise OverflowError("ts or seq beyond int64")
         put_level(r + j, ns, ts_recv, inst, K_BOOK, side, flags, price, size, 0.0, seq)

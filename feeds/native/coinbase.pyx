@@ -31,8 +31,8 @@ from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjso
                     unsafe_yyjson_get_str, yyjson_get_uint, yyjson_is_arr, yyjson_is_bool,
                     yyjson_is_null, yyjson_is_obj, yyjson_is_sint, yyjson_is_str, yyjson_is_uint,
                     yyjson_val)
-from .values cimport (dbl, id_digits, items, key_is, member, need, sequence, side_of, text_is,
-                      truthy, value_of, whole)
+from .values cimport (dbl, id_digits, items, key_is, level_pair, member, need, py_pair, sequence,
+                      side_of, text_is, truthy, value_of, whole)
 
 from feeds.book import LOST as _LOST
 from feeds.decoder import DecodeError
@@ -490,14 +490,12 @@ cdef class CoinbaseDecoder(NativeDecoder):
                     int side) except -1:
         """Exchange snapshot bids/asks [[price, size], ...] -> BOOK (SNAPSHOT)."""
         cdef yyjson_val *lv
-        cdef yyjson_val *a
         cdef Py_ssize_t count, i
         cdef tickring_record *r
         cdef double px, sz
         if not yyjson_is_arr(lvs):
             for o in py_value(lvs):          # a string's characters, an object's keys: Python's way
-                take(o, 0, &px)
-                take(o, 1, &sz)
+                py_pair(o, &px, &sz)
                 packable(over)
                 put_level(self.room(1), ts, ts_recv, inst, K_BOOK, side, F_SNAPSHOT, px, sz, 0.0, 0)
                 self.out.n += 1
@@ -506,14 +504,7 @@ cdef class CoinbaseDecoder(NativeDecoder):
         lv = unsafe_yyjson_get_first(lvs)
         r = self.room(count)
         for i in range(count):
-            if yyjson_is_arr(lv) and unsafe_yyjson_get_len(lv) >= 2:
-                a = unsafe_yyjson_get_first(lv)
-                px = dbl(a)
-                sz = dbl(unsafe_yyjson_get_next(a))
-            else:
-                o = py_value(lv)
-                take(o, 0, &px)
-                take(o, 1, &sz)
+            level_pair(lv, &px, &sz)
             packable(over)
             put_level(r + i, ts, ts_recv, inst, K_BOOK, side, F_SNAPSHOT, px, sz, 0.0, 0)
             lv = unsafe_yyjson_get_next(lv)

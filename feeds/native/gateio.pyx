@@ -29,8 +29,8 @@ from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjso
                     yyjson_is_arr, yyjson_is_bool, yyjson_is_null, yyjson_is_obj, yyjson_is_sint,
                     yyjson_is_str, yyjson_is_uint, yyjson_val)
 from .text cimport text_to_int64
-from .values cimport (dbl, id_digits, key_is, ms_to_ns, ms_to_ns_late, need, side_of, text_is,
-                      truthy, value_of, whole)
+from .values cimport (dbl, id_digits, key_is, ms_to_ns, ms_to_ns_late, need, py_levels, side_of,
+                      text_is, truthy, value_of, whole)
 
 from feeds.decoder import DecodeError
 from feeds.wire import id_from_str
@@ -197,15 +197,6 @@ cdef int64_t trade_id(yyjson_val **f) except? -1:
     if id_digits(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), &x):
         return x
     return id_from_str(py_value(v))
-
-
-cdef list py_levels(yyjson_val *v):
-    """[(price, size)] of a level list that is no array, by the Python rule `for lv in levels:
-    float(lv[0]), float(lv[1])` after len(levels): a string's characters or an object's keys
-    are its levels; a number, null or a bool has no len()."""
-    levels = py_value(v)
-    len(levels)
-    return [(float(lv[0]), float(lv[1])) for lv in levels]
 
 
 cdef int put_levels(tickring_record *r, yyjson_val *levels, list levels_py, Py_ssize_t k,

@@ -27,8 +27,8 @@ from shm._record cimport F_SNAPSHOT, K_BOOK, K_TRADE, S_ASK, S_BID, put_level, p
 from .decoder cimport NativeDecoder, py_value
 from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
                     unsafe_yyjson_get_str, yyjson_is_arr, yyjson_is_obj, yyjson_is_str, yyjson_val)
-from .values cimport (dbl, key_is, ms_to_ns, ms_to_ns_late, need, side_of, text_is, truthy,
-                      value_of, whole)
+from .values cimport (dbl, key_is, level_pair, ms_to_ns, ms_to_ns_late, need, py_items, py_pair,
+                      side_of, text_is, truthy, value_of, whole)
 
 from feeds.decoder import DecodeError
 
@@ -55,35 +55,12 @@ cdef inline yyjson_val *object_data(yyjson_val *d) except NULL:
     return d
 
 
-cdef int pair(yyjson_val *v, double *a, double *b) except -1:
-    """float(v[0]), float(v[1]): a list of 2+ values in C, any other shape as Python indexed it
-    (a string's characters, a dict's KeyError...)."""
-    cdef yyjson_val *x
-    if yyjson_is_arr(v) and unsafe_yyjson_get_len(v) >= 2:
-        x = unsafe_yyjson_get_first(v)
-        a[0] = dbl(x)
-        b[0] = dbl(unsafe_yyjson_get_next(x))
-        return 0
-    o = py_value(v)
-    a[0] = float(o[0])
-    b[0] = float(o[1])
-    return 0
-
-
 cdef object py_row(object row):
     """A change row that is no list of 3+ values, as the Python code read it: None (no record)
     when row[0] is the string "0", else (float(row[0]), float(row[1]), int(row[2]))."""
     if row[0] != "0":
         return float(row[0]), float(row[1]), int(row[2])
     return None
-
-
-cdef list py_items(yyjson_val *v):
-    """A level list that is no JSON array (a string: its characters, an object: its keys), as
-    Python's len() and `for x in v` took it; TypeError for a number, null or bool."""
-    o = py_value(v)
-    len(o)
-    return list(o)
 
 
 @cython.final
@@ -310,8 +287,8 @@ cdef class KucoinDecoder(NativeDecoder):
         need(asks, "asks")
         inst = self.inst(sym, sn)                      # registered once bids and asks exist
         ts = ms_to_ns(need(stamp, "timestamp"))
-        pair(bids, &bp, &bs)
-        pair(asks, &ap, &az)
+        level_pair(bids, &bp, &bs)
+        level_pair(asks, &ap, &az)
         put_quote(self.room(1), ts, ts_recv, inst, 0, bp, bs, ap, az)
         self.out.n += 1
         return 0
@@ -421,11 +398,9 @@ cdef int levels(tickring_record *r, yyjson_val *levels, list levels_py, Py_ssize
         lv = unsafe_yyjson_get_first(levels)
     for i in range(n):
         if levels_py is None:
-            pair(lv, &px, &sz)
+            level_pair(lv, &px, &sz)
             lv = unsafe_yyjson_get_next(lv)
         else:
-            o = levels_py[i]
-            px = float(o[0])
-            sz = float(o[1])
+            py_pair(levels_py[i], &px, &sz)
         put_level(r + i, ts, ts_recv, inst, K_BOOK, side, F_SNAPSHOT, px, sz, 0.0, 0)
     return 0

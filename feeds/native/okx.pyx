@@ -25,8 +25,8 @@ from .decoder cimport NativeDecoder, py_value
 from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
                     unsafe_yyjson_get_str, yyjson_is_arr, yyjson_is_null, yyjson_is_obj,
                     yyjson_is_str, yyjson_val)
-from .values cimport (dbl, key_is, ms_to_ns_late, need, num, sequence, text_is, truthy,
-                      value_of, whole)
+from .values cimport (dbl, first_level, key_is, level_pair, ms_to_ns_late, need, num, sequence,
+                      text_is, truthy, value_of, whole)
 
 from feeds.decoder import DecodeError
 from feeds.wire import SIDES
@@ -128,30 +128,18 @@ cdef inline int side_of(yyjson_val *v) except -1:
     return s
 
 
-@cython.boundscheck(True)       # Python's indexing rules (setup.py turns the checks off)
 cdef tuple py_level(lv):
-    """(float(lv[0]), float(lv[1])) of a level that is no list of 2+ values (the characters of
-    a string, say), as the Python code read it."""
+    """(float(lv[0]), float(lv[1])) of an item of a level list that is no array (the characters
+    of a string, say), as the Python code read it."""
     return float(lv[0]), float(lv[1])
 
 
-@cython.boundscheck(True)       # Python's indexing rules (setup.py turns the checks off)
 cdef int top_of(yyjson_val *side, double *px, double *sz) except -1:
     """bbo-tbt: float(b[0][0]), float(b[0][1]) if b else NAN."""
-    cdef yyjson_val *lv
     if not truthy(side):
         px[0] = sz[0] = NAN
         return 0
-    if yyjson_is_arr(side):
-        lv = unsafe_yyjson_get_first(side)
-        if yyjson_is_arr(lv) and unsafe_yyjson_get_len(lv) >= 2:
-            px[0] = dbl(unsafe_yyjson_get_first(lv))
-            sz[0] = dbl(unsafe_yyjson_get_next(unsafe_yyjson_get_first(lv)))
-            return 0
-    o = py_value(side)
-    px[0] = float(o[0][0])
-    sz[0] = float(o[0][1])
-    return 0
+    return first_level(side, px, sz)
 
 
 # -- the decoder --------------------------------------------------------------------------------
@@ -338,7 +326,6 @@ cdef class OkxDecoder(NativeDecoder):
                          int64_t seq) except -1:
         cdef uint16_t flags = F_SNAPSHOT if snap else 0
         cdef yyjson_val *lv
-        cdef yyjson_val *x
         cdef double px, sz
         cdef Py_ssize_t i
         if levels_py is not None:
@@ -348,12 +335,7 @@ cdef class OkxDecoder(NativeDecoder):
             return 0
         lv = unsafe_yyjson_get_first(levels)
         for i in range(n):
-            if yyjson_is_arr(lv) and unsafe_yyjson_get_len(lv) >= 2:
-                x = unsafe_yyjson_get_first(lv)
-                px = dbl(x)
-                sz = dbl(unsafe_yyjson_get_next(x))
-            else:
-                px, sz = py_level(py_value(lv))
+            level_pair(lv, &px, &sz)
             put_level(r + i, t, ts_recv, inst, K_BOOK, side, flags, px, sz, 0.0, seq)
             lv = unsafe_yyjson_get_next(lv)
         return 0

@@ -225,3 +225,51 @@ cdef inline bint id_digits(const char *s, Py_ssize_t n, int64_t *out) noexcept:
         x = x * 10 + (s[i] - 48)
     out[0] = x
     return True
+
+
+# -- book levels: [price, size, ...] lists as the Python decoders indexed them ----------------------
+
+cdef inline int py_pair(object level, double *price, double *size) except -1:
+    """float(level[0]), float(level[1]) of a level Python holds (a string, whose characters
+    are then read, an object's key...), by Python's own indexing."""
+    price[0] = float(level[0])
+    size[0] = float(level[1])
+    return 0
+
+
+cdef inline int level_pair(yyjson_val *lv, double *price, double *size) except -1:
+    """float(lv[0]), float(lv[1]) of one level: a list of 2+ values in C, any other shape as
+    Python indexed it."""
+    cdef yyjson_val *x
+    if yyjson_is_arr(lv) and unsafe_yyjson_get_len(lv) >= 2:
+        x = unsafe_yyjson_get_first(lv)
+        price[0] = dbl(x)
+        size[0] = dbl(unsafe_yyjson_get_next(x))
+        return 0
+    return py_pair(py_value(lv), price, size)
+
+
+cdef inline int first_level(yyjson_val *side, double *price, double *size) except -1:
+    """float(side[0][0]), float(side[0][1]): a side's first level (a top-of-book quote)."""
+    if yyjson_is_arr(side) and unsafe_yyjson_get_len(side) > 0:
+        return level_pair(unsafe_yyjson_get_first(side), price, size)
+    o = py_value(side)
+    return py_pair(o[0], price, size)
+
+
+cdef inline list py_levels(yyjson_val *v):
+    """[(price, size)] of a level list that is no array, by the Python rule `len(levels)`, then
+    `for lv in levels: float(lv[0]), float(lv[1])`: a string's characters or an object's keys
+    are its levels; a number, null or a bool has no len()."""
+    levels = py_value(v)
+    len(levels)
+    return [(float(lv[0]), float(lv[1])) for lv in levels]
+
+
+cdef inline list py_items(yyjson_val *v):
+    """`len(levels)` then `for lv in levels` of a level list that is no array: its items as
+    Python iterated them (a string's characters, an object's keys; a number, null or a bool
+    has no len())."""
+    levels = py_value(v)
+    len(levels)
+    return list(levels)

@@ -442,21 +442,15 @@ cdef class BybitDecoder(NativeDecoder):
             t = unsafe_yyjson_get_next(t)
         return 0
 
-    cdef int _book(self, yyjson_val *type_, yyjson_val *ts_v, yyjson_val *data, int64_t ts_recv) except -1:
-        """orderbook.N / orderbook.full: BOOK per level (bids, then asks) and a BookEvent."""
+    cdef uint32_t _book_data(self, yyjson_val *data, yyjson_val **b, yyjson_val **a,
+                             yyjson_val **u) except 0:
+        """An orderbook.* message's data: its b, a and u (NULL: absent) and the instrument of its
+        s, registered as Python did, before the other fields are read."""
         cdef yyjson_val *k
         cdef yyjson_val *sym = NULL
-        cdef yyjson_val *b = NULL
-        cdef yyjson_val *a = NULL
-        cdef yyjson_val *u = NULL
         cdef size_t i
-        cdef uint32_t inst
-        cdef bint snap
-        cdef int64_t ts = 0, uid
-        cdef bint ts_overflow
-        cdef Py_ssize_t nb, na, start
-        cdef tickring_record *r
         cdef char c
+        b[0] = a[0] = u[0] = NULL
         if data == NULL:
             raise KeyError("data")
         if not yyjson_is_obj(data):
@@ -468,15 +462,28 @@ cdef class BybitDecoder(NativeDecoder):
                 if c == b"s":
                     sym = k + 1
                 elif c == b"b":
-                    b = k + 1
+                    b[0] = k + 1
                 elif c == b"a":
-                    a = k + 1
+                    a[0] = k + 1
                 elif c == b"u":
-                    u = k + 1
+                    u[0] = k + 1
             k = unsafe_yyjson_get_next(k + 1)
         if sym == NULL:
             raise KeyError("s")
-        inst = self._symbol(sym)
+        return self._symbol(sym)
+
+    cdef int _book(self, yyjson_val *type_, yyjson_val *ts_v, yyjson_val *data, int64_t ts_recv) except -1:
+        """orderbook.N / orderbook.full: BOOK per level (bids, then asks) and a BookEvent."""
+        cdef yyjson_val *b
+        cdef yyjson_val *a
+        cdef yyjson_val *u
+        cdef uint32_t inst
+        cdef bint snap
+        cdef int64_t ts = 0, uid
+        cdef bint ts_overflow
+        cdef Py_ssize_t nb, na, start
+        cdef tickring_record *r
+        inst = self._book_data(data, &b, &a, &u)
         self.note_book(inst)
         if u == NULL or type_ == NULL or b == NULL or a == NULL or ts_v == NULL:
             raise KeyError("u/type/b/a/ts")
@@ -518,36 +525,13 @@ cdef class BybitDecoder(NativeDecoder):
 
     cdef int _top_of_book(self, yyjson_val *type_, yyjson_val *ts_v, yyjson_val *data, int64_t ts_recv) except -1:
         """orderbook.1: the best bid/offer merged into the instrument's quote, one QUOTE."""
-        cdef yyjson_val *k
-        cdef yyjson_val *sym = NULL
-        cdef yyjson_val *b = NULL
-        cdef yyjson_val *a = NULL
-        cdef yyjson_val *u = NULL
-        cdef size_t i
+        cdef yyjson_val *b
+        cdef yyjson_val *a
+        cdef yyjson_val *u
         cdef uint32_t inst
         cdef int64_t ts
         cdef Merge *m
-        cdef char c
-        if data == NULL:
-            raise KeyError("data")
-        if not yyjson_is_obj(data):
-            raise TypeError("data is not an object")
-        k = unsafe_yyjson_get_first(data)
-        for i in range(unsafe_yyjson_get_len(data)):
-            if unsafe_yyjson_get_len(k) == 1:
-                c = unsafe_yyjson_get_str(k)[0]
-                if c == b"s":
-                    sym = k + 1
-                elif c == b"b":
-                    b = k + 1
-                elif c == b"a":
-                    a = k + 1
-                elif c == b"u":
-                    u = k + 1
-            k = unsafe_yyjson_get_next(k + 1)
-        if sym == NULL:
-            raise KeyError("s")
-        inst = self._symbol(sym)
+        inst = self._book_data(data, &b, &a, &u)
         m = self._merge_of(inst)
         # Python's short circuit: type and u are read only for an instrument already quoted
         if m.has_quote:

@@ -55,6 +55,30 @@ cdef inline yyjson_val *object_data(yyjson_val *d) except NULL:
     return d
 
 
+cdef int top_fields(yyjson_val *d, yyjson_val **bids, yyjson_val **asks,
+                    yyjson_val **stamp) except -1:
+    """level1 and level2 data: its bids and asks (d["bids"], d["asks"]) and timestamp (NULL:
+    absent)."""
+    cdef yyjson_val *k
+    cdef yyjson_val *v
+    cdef size_t i
+    bids[0] = asks[0] = stamp[0] = NULL
+    object_data(d)
+    k = unsafe_yyjson_get_first(d)
+    for i in range(unsafe_yyjson_get_len(d)):
+        v = value_of(k)
+        if key_is(k, b"bids", 4):
+            bids[0] = v
+        elif key_is(k, b"asks", 4):
+            asks[0] = v
+        elif key_is(k, b"timestamp", 9):
+            stamp[0] = v
+        k = unsafe_yyjson_get_next(v)
+    need(bids[0], "bids")
+    need(asks[0], "asks")
+    return 0
+
+
 cdef object py_row(object row):
     """A change row that is no list of 3+ values, as the Python code read it: None (no record)
     when row[0] is the string "0", else (float(row[0]), float(row[1]), int(row[2]))."""
@@ -263,28 +287,13 @@ cdef class KucoinDecoder(NativeDecoder):
 
     cdef int level1(self, const char *sym, size_t sn, yyjson_val *d, int64_t ts_recv) except -1:
         """level1 -> QUOTE of bids/asks = [price, size]."""
-        cdef yyjson_val *k
-        cdef yyjson_val *v
-        cdef yyjson_val *bids = NULL
-        cdef yyjson_val *asks = NULL
-        cdef yyjson_val *stamp = NULL
-        cdef size_t i
+        cdef yyjson_val *bids
+        cdef yyjson_val *asks
+        cdef yyjson_val *stamp
         cdef uint32_t inst
         cdef int64_t ts
         cdef double bp, bs, ap, az
-        object_data(d)
-        k = unsafe_yyjson_get_first(d)
-        for i in range(unsafe_yyjson_get_len(d)):
-            v = value_of(k)
-            if key_is(k, b"bids", 4):
-                bids = v
-            elif key_is(k, b"asks", 4):
-                asks = v
-            elif key_is(k, b"timestamp", 9):
-                stamp = v
-            k = unsafe_yyjson_get_next(v)
-        need(bids, "bids")
-        need(asks, "asks")
+        top_fields(d, &bids, &asks, &stamp)
         inst = self.inst(sym, sn)                      # registered once bids and asks exist
         ts = ms_to_ns(need(stamp, "timestamp"))
         level_pair(bids, &bp, &bs)
@@ -340,31 +349,16 @@ cdef class KucoinDecoder(NativeDecoder):
     cdef int depth(self, const char *sym, size_t sn, yyjson_val *d, int64_t ts_recv) except -1:
         """level2 (level2Depth5/50) -> BOOK snapshot levels, bids then asks (id 0; no sequence)."""
         cdef uint32_t inst = self.inst(sym, sn)
-        cdef yyjson_val *k
-        cdef yyjson_val *v
-        cdef yyjson_val *bids = NULL
-        cdef yyjson_val *asks = NULL
-        cdef yyjson_val *stamp = NULL
-        cdef size_t i
+        cdef yyjson_val *bids
+        cdef yyjson_val *asks
+        cdef yyjson_val *stamp
         cdef int64_t ts = 0
         cdef bint big
         cdef Py_ssize_t start, nb, na
         cdef list bids_py = None, asks_py = None
         cdef tickring_record *r
         self.note_book(inst)
-        object_data(d)
-        k = unsafe_yyjson_get_first(d)
-        for i in range(unsafe_yyjson_get_len(d)):
-            v = value_of(k)
-            if key_is(k, b"bids", 4):
-                bids = v
-            elif key_is(k, b"asks", 4):
-                asks = v
-            elif key_is(k, b"timestamp", 9):
-                stamp = v
-            k = unsafe_yyjson_get_next(v)
-        need(bids, "bids")
-        need(asks, "asks")
+        top_fields(d, &bids, &asks, &stamp)
         big = ms_to_ns_late(need(stamp, "timestamp"), &ts)
         if yyjson_is_arr(bids):
             nb = unsafe_yyjson_get_len(bids)

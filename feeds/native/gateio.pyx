@@ -30,7 +30,7 @@ from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjso
                     yyjson_is_str, yyjson_is_uint, yyjson_val)
 from .text cimport text_to_int64
 from .values cimport (dbl, id_digits, key_is, ms_to_ns, ms_to_ns_late, need, py_levels, side_of,
-                      text_is, truthy, value_of, whole)
+                      symbol_by_value, text_is, truthy, value_of, whole)
 
 from feeds.decoder import DecodeError
 from feeds.wire import id_from_str
@@ -279,26 +279,14 @@ cdef class GateioDecoder(NativeDecoder):
         raise DecodeError(f"gateio: unexpected channel {py_value(channel)!r}")
 
     cdef uint32_t symbol_id(self, yyjson_val *v) except 0:
-        """Instrument id of a symbol field, registered on first sight."""
+        """Instrument id of a symbol field, registered on first sight (a symbol that is no
+        string by value, as the Python decoder's dict cache did)."""
         if yyjson_is_str(v):
             return self.inst(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v))
-        return self.odd_symbol(py_value(v))
-
-    cdef uint32_t odd_symbol(self, symbol) except 0:
-        """A symbol that is not a string: the Python decoder registered it by value (1, 1.0 and
-        true are one, as dict keys; a list or an object is unhashable, a TypeError)."""
+        symbol = py_value(v)
         if self.odd_symbols is None:
             self.odd_symbols = {}
-        i = self.odd_symbols.get(symbol)
-        if i is None:
-            try:
-                i = self.instruments.id(symbol, self.market)
-            except AttributeError as e:          # a malformed frame to the Python decoder
-                raise TypeError(str(e)) from None
-            if not 0 < i < (1 << 32):
-                raise ValueError(f"gateio: instrument id {i} of {symbol!r} is out of range")
-            self.odd_symbols[symbol] = i
-        return i
+        return symbol_by_value(self, self.odd_symbols, symbol)
 
     cdef int trades(self, yyjson_val *result, int64_t ts_recv) except -1:
         """spot.trades -> TRADE (side = the taker's, id = `id`, else id_market); one trade per

@@ -3,7 +3,7 @@
 # path; anything odd goes through py_value and Python's own rule, so a native decoder accepts
 # and refuses exactly what the Python one did.
 from libc.math cimport NAN, trunc
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcmp
 
 from .decoder cimport py_value
@@ -273,3 +273,24 @@ cdef inline list py_items(yyjson_val *v):
     levels = py_value(v)
     len(levels)
     return list(levels)
+
+
+# -- symbols -------------------------------------------------------------------------------------
+
+from .decoder cimport NativeDecoder
+
+
+cdef inline uint32_t symbol_by_value(NativeDecoder dec, dict known, object symbol) except 0:
+    """The instrument of a symbol that is no string, registered by value as a Python decoder's
+    dict cache did (1, 1.0 and true are one key; a list or an object is unhashable, a
+    TypeError); known: the decoder's cache of them."""
+    i = known.get(symbol)
+    if i is None:
+        try:
+            i = dec.instruments.id(symbol, dec.market)
+        except AttributeError as e:          # a malformed frame to the Python decoder
+            raise TypeError(str(e)) from None
+        if not 0 < i < (1 << 32):
+            raise ValueError(f"{dec.venue}: instrument id {i} of {symbol!r} is out of range")
+        known[symbol] = i
+    return i

@@ -31,8 +31,8 @@ from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjso
                     unsafe_yyjson_get_str, yyjson_get_uint, yyjson_is_arr, yyjson_is_bool,
                     yyjson_is_null, yyjson_is_obj, yyjson_is_sint, yyjson_is_str, yyjson_is_uint,
                     yyjson_val)
-from .values cimport (dbl, id_digits, items, key_is, level_pair, member, need, py_pair, sequence,
-                      side_of, text_is, truthy, value_of, whole)
+from .values cimport (dbl, id_digits, iso_stamp, items, key_is, level_pair, member, need, py_pair,
+                      sequence, side_of, text_is, time_packable, truthy, value_of, whole)
 
 from feeds.book import LOST as _LOST
 from feeds.decoder import DecodeError
@@ -67,16 +67,13 @@ cdef int book_side(yyjson_val *v) except -1:
 
 
 cdef int stamp(yyjson_val *v, int64_t *ns) except -1:
-    """iso_ns(v) into ns[0]: 0; 1 when beyond int64 (the caller raises where it packs a record)."""
-    if not yyjson_is_str(v):
-        raise TypeError(f"time {py_value(v)!r:.60} is not a string")
-    return iso_ns_text(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), ns)
+    """iso_ns(v) into ns[0]: 0; 1 when beyond int64 (the caller raises where it packs a record:
+    packable). Errors call it "time"."""
+    return iso_stamp(v, ns, b"time")
 
 
 cdef inline int packable(int over) except -1:
-    if over:
-        raise OverflowError("time out of the int64 ns range")
-    return 0
+    return time_packable(over, b"time")
 
 
 cdef int64_t trade_id(yyjson_val *v) except? -1:

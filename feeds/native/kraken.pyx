@@ -38,12 +38,11 @@ from shm._record cimport (F_SNAPSHOT, K_BOOK, K_TRADE, S_ASK, S_BID, put_level, 
 from .book cimport Book, BookChecksum, BookSide
 from .crc32 cimport crc32_update
 from .decoder cimport NativeDecoder, py_value
-from .isotime cimport iso_ns_text
 from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
                     unsafe_yyjson_get_str, yyjson_is_null, yyjson_is_obj, yyjson_is_str,
                     yyjson_val)
-from .values cimport (items, key_is, need, number, side_of, symbol_by_value, text_is, truthy,
-                      value_of, whole)
+from .values cimport (items, iso_stamp, key_is, need, number, side_of, symbol_by_value, text_is,
+                      time_packable, truthy, value_of, whole)
 
 from feeds.decoder import DecodeError
 
@@ -521,17 +520,14 @@ def fast_field(double value, int decimals):
 # -- the decoder -----------------------------------------------------------------------------------
 
 cdef int stamp(yyjson_val *v, int64_t *ns) except -1:
-    """iso_ns(v) into ns[0]: 0; 1 when beyond int64 (the caller raises where it packs a record).
-    A time that is no string has no iso_ns (ISO_NS.get hashed it, iso_ns sliced it)."""
-    if not yyjson_is_str(v):
-        raise TypeError(f"timestamp {py_value(v)!r:.60} is not a string")
-    return iso_ns_text(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), ns)
+    """iso_ns(v) into ns[0]: 0; 1 when beyond int64 (the caller raises where it packs a record:
+    packable). A time that is no string has no iso_ns (ISO_NS.get hashed it, iso_ns sliced it).
+    Errors call it "timestamp"."""
+    return iso_stamp(v, ns, b"timestamp")
 
 
 cdef inline int packable(int over) except -1:
-    if over:
-        raise OverflowError("timestamp out of the int64 ns range")
-    return 0
+    return time_packable(over, b"timestamp")
 
 
 cdef inline yyjson_val *mapping(yyjson_val *v, str what) except NULL:

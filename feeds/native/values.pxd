@@ -294,3 +294,24 @@ cdef inline uint32_t symbol_by_value(NativeDecoder dec, dict known, object symbo
             raise ValueError(f"{dec.venue}: instrument id {i} of {symbol!r} is out of range")
         known[symbol] = i
     return i
+
+
+# -- ISO-8601 times ------------------------------------------------------------------------------
+
+from .isotime cimport iso_ns_text
+
+
+cdef inline int iso_stamp(yyjson_val *v, int64_t *ns, const char *what) except -1:
+    """feeds.isotime.iso_ns(v) into ns[0]: 0; 1 when beyond int64 (the caller raises where it
+    packs a record, time_packable). A value that is no string has no iso_ns: a TypeError that
+    names the field (what)."""
+    if not yyjson_is_str(v):
+        raise TypeError(f"{what.decode()} {py_value(v)!r:.60} is not a string")
+    return iso_ns_text(unsafe_yyjson_get_str(v), unsafe_yyjson_get_len(v), ns)
+
+
+cdef inline int time_packable(int over, const char *what) except -1:
+    """The OverflowError of packing a time found beyond int64 (over) into a record."""
+    if over:
+        raise OverflowError(f"{what.decode()} out of the int64 ns range")
+    return 0

@@ -14,14 +14,13 @@ into the BookEvent, which the book keeper cannot use).
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport NAN, trunc
 from libc.stdint cimport INT64_MAX, int64_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memset
-
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.string cimport memcmp
 
 from shm._record cimport (F_SNAPSHOT, K_BOOK, K_LIQUIDATION, K_MARK, K_TRADE, S_ASK, S_BID,
                           S_BUY, S_SELL, put_level, put_quote, tickring_record)
 
 from .decoder cimport NativeDecoder
+from .insttable cimport InstTable, inst_slot, inst_table_free, inst_table_init
 from .json cimport (YYJSON_TYPE_ARR, YYJSON_TYPE_BOOL, YYJSON_TYPE_NULL, YYJSON_TYPE_NUM,
                     YYJSON_TYPE_OBJ, YYJSON_TYPE_STR, unsafe_yyjson_get_first,
                     unsafe_yyjson_get_len, unsafe_yyjson_get_next, unsafe_yyjson_get_str,
@@ -260,20 +259,13 @@ cdef class BybitDecoder(NativeDecoder):
     venue = "bybit"
     default_market = "spot"
 
-    cdef Merge *merge
-    cdef Py_ssize_t mergecap
-    cdef Py_ssize_t nmerge
+    cdef InstTable merge         # instrument -> its Merge
 
     def __cinit__(self, *args, **kwargs):
-        self.mergecap = 16
-        self.nmerge = 0
-        self.merge = <Merge *>PyMem_Malloc(self.mergecap * sizeof(Merge))
-        if self.merge == NULL:
-            raise MemoryError()
-        memset(self.merge, 0, self.mergecap * sizeof(Merge))
+        inst_table_init(&self.merge, sizeof(Merge))
 
     def __dealloc__(self):
-        PyMem_Free(self.merge)
+        inst_table_free(&self.merge)
 
     cpdef str market_of(self, str symbol):
         """Dated contracts ("BTCUSDT-26DEC25") ride the linear/inverse routes as futures."""
@@ -283,40 +275,8 @@ cdef class BybitDecoder(NativeDecoder):
 
     cdef Merge *_merge_of(self, uint32_t inst) except NULL:
         """The merge state of an instrument (a zeroed slot on first sight)."""
-        cdef Py_ssize_t mask = self.mergecap - 1
-        cdef Py_ssize_t i = <Py_ssize_t>((inst * 2654435761u) & mask)
-        cdef Merge *m
-        while True:
-            m = &self.merge[i]
-            if m.inst == inst:
-                return m
-            if m.inst == 0:
-                break
-            i = (i + 1) & mask
-        if (self.nmerge + 1) * 2 > self.mergecap:
-            self._grow_merge()
-            return self._merge_of(inst)
-        m.inst = inst
-        self.nmerge += 1
-        return m
-
-    cdef int _grow_merge(self) except -1:
-        cdef Merge *old = self.merge
-        cdef Py_ssize_t oldcap = self.mergecap, k, j, mask = oldcap * 2 - 1
-        cdef Merge *new = <Merge *>PyMem_Malloc(oldcap * 2 * sizeof(Merge))
-        if new == NULL:
-            raise MemoryError()
-        memset(new, 0, oldcap * 2 * sizeof(Merge))
-        for k in range(oldcap):
-            if old[k].inst != 0:
-                j = <Py_ssize_t>((old[k].inst * 2654435761u) & mask)
-                while new[j].inst != 0:
-                    j = (j + 1) & mask
-                new[j] = old[k]
-        self.merge = new
-        self.mergecap = oldcap * 2
-        PyMem_Free(old)
-        return 0
+        cdef bint fresh
+        return <Merge *>inst_slot(&self.merge, inst, &fresh)
 
     cdef uint32_t _symbol(self, yyjson_val *v) except 0:
         """Instrument id of a symbol value. Not a string (never on the wire): what Python did,

@@ -18,14 +18,13 @@ differently, on purpose (frames Coinbase never sends):
   registry refuses anyway, normalize() needs a str).
 """
 cimport cython
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport INT64_MAX, int64_t, uint32_t
-from libc.string cimport memset
 
 from shm._record cimport (F_SNAPSHOT, K_BOOK, K_TRADE, S_ASK, S_BID, S_BUY, S_SELL, put_level,
                           put_quote, tickring_record)
 
 from .decoder cimport NativeDecoder, py_value
+from .insttable cimport InstTable, inst_slot, inst_table_free, inst_table_init
 from .isotime cimport iso_ns_text
 from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
                     unsafe_yyjson_get_str, yyjson_get_uint, yyjson_is_arr, yyjson_is_bool,
@@ -111,24 +110,17 @@ cdef class CoinbaseDecoder(NativeDecoder):
     cdef public int64_t last_sequence    # sequence_num of the previous frame (-1: none yet)
     cdef public int64_t sequence_gaps    # breaks seen in sequence_num
     cdef int64_t run_start               # first sequence_num of the current unbroken run
-    cdef BookSeq *books                  # instrument -> its last l2 sequence_num (open addressing)
-    cdef Py_ssize_t bookcap
-    cdef Py_ssize_t nbooks
+    cdef InstTable books                 # instrument -> its BookSeq (last l2 sequence_num)
     cdef bint side_is_maker              # feeds.coinbase.SIDE_IS_MAKER: trade sides are inverted
 
     def __cinit__(self, *args, **kwargs):
-        self.bookcap = 16
-        self.nbooks = 0
-        self.books = <BookSeq *>PyMem_Malloc(self.bookcap * sizeof(BookSeq))
-        if self.books == NULL:
-            raise MemoryError()
-        memset(self.books, 0, self.bookcap * sizeof(BookSeq))
+        inst_table_init(&self.books, sizeof(BookSeq))
         self.last_sequence = -1
         self.sequence_gaps = 0
         self.run_start = 0
 
     def __dealloc__(self):
-        PyMem_Free(self.books)
+        inst_table_free(&self.books)
 
     def __init__(self, instruments=None, market=None):
         super().__init__(instruments, market)
@@ -150,44 +142,14 @@ cdef class CoinbaseDecoder(NativeDecoder):
     cdef int64_t book_prev(self, uint32_t inst, int64_t seq) except? -3:
         """BookEvent.prev of an l2 event of inst at seq: the instrument's previous sequence_num
         (-1 for its first) if nothing was lost since, else LOST; seq becomes its last."""
-        cdef Py_ssize_t mask = self.bookcap - 1
-        cdef Py_ssize_t i = <Py_ssize_t>((inst * <uint32_t>2654435761) & mask)
-        cdef BookSeq *slot
+        cdef bint fresh
+        cdef BookSeq *slot = <BookSeq *>inst_slot(&self.books, inst, &fresh)
         cdef int64_t pb
-        while True:
-            slot = &self.books[i]
-            if slot.inst == inst:
-                break
-            if slot.inst == 0:
-                if (self.nbooks + 1) * 2 > self.bookcap:
-                    self.grow_books()
-                    return self.book_prev(inst, seq)
-                slot.inst = inst
-                slot.seq = -1
-                self.nbooks += 1
-                break
-            i = (i + 1) & mask
+        if fresh:
+            slot.seq = -1
         pb = slot.seq
         slot.seq = seq
         return pb if (pb < 0 or pb >= self.run_start) else LOST
-
-    cdef int grow_books(self) except -1:
-        cdef BookSeq *old = self.books
-        cdef Py_ssize_t oldcap = self.bookcap, k, j, mask = oldcap * 2 - 1
-        cdef BookSeq *new = <BookSeq *>PyMem_Malloc(oldcap * 2 * sizeof(BookSeq))
-        if new == NULL:
-            raise MemoryError()
-        memset(new, 0, oldcap * 2 * sizeof(BookSeq))
-        for k in range(oldcap):
-            if old[k].inst != 0:
-                j = <Py_ssize_t>((old[k].inst * <uint32_t>2654435761) & mask)
-                while new[j].inst != 0:
-                    j = (j + 1) & mask
-                new[j] = old[k]
-        self.books = new
-        self.bookcap = oldcap * 2
-        PyMem_Free(old)
-        return 0
 
     # -- a frame ---------------------------------------------------------------------------------
     cdef int feed_c(self, const char *p, Py_ssize_t n, int64_t ts_recv) except -1:

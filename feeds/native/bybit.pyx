@@ -19,7 +19,7 @@ from libc.string cimport memcmp
 from shm._record cimport (F_SNAPSHOT, K_BOOK, K_LIQUIDATION, K_MARK, K_TRADE, S_ASK, S_BID,
                           S_BUY, S_SELL, put_level, put_quote, tickring_record)
 
-from .decoder cimport NativeDecoder
+from .decoder cimport NativeDecoder, py_value
 from .insttable cimport InstTable, inst_slot, inst_table_free, inst_table_init
 from .json cimport (YYJSON_TYPE_ARR, YYJSON_TYPE_BOOL, YYJSON_TYPE_NULL, YYJSON_TYPE_NUM,
                     YYJSON_TYPE_OBJ, YYJSON_TYPE_STR, unsafe_yyjson_get_first,
@@ -226,19 +226,37 @@ cdef Py_ssize_t _levels_len(yyjson_val *v) except -1:
 
 
 cdef object _hashable(yyjson_val *v):
-    """A non-string JSON value as the Python object orjson made of it (a symbol that is not a string)."""
-    cdef yyjson_type t = yyjson_get_type(v)
-    if t == YYJSON_TYPE_NULL:
-        return None
-    if t == YYJSON_TYPE_BOOL:
-        return bool(yyjson_get_bool(v))
-    if yyjson_is_uint(v):
-        return yyjson_get_uint(v)
-    if yyjson_is_sint(v):
-        return yyjson_get_sint(v)
-    if yyjson_is_real(v):
-        return yyjson_get_real(v)
-    raise TypeError("unhashable type")
+    """A non-string JSON value as the Python object orjson made of it (a symbol that is not a
+    string); a list or an object is unhashable."""
+    if yyjson_is_arr(v) or yyjson_is_obj(v):
+        raise TypeError("unhashable type")
+    return py_value(v)
+
+
+cdef inline void _trade_fields(yyjson_val *t, yyjson_val **T, yyjson_val **sym, yyjson_val **S,
+                               yyjson_val **v, yyjson_val **p, yyjson_val **i) noexcept:
+    """A publicTrade / allLiquidation object's T, s, S, v, p and i (NULL: absent; the last of a
+    repeated key, as in a dict)."""
+    cdef yyjson_val *k = unsafe_yyjson_get_first(t)
+    cdef size_t j
+    cdef char c
+    T[0] = sym[0] = S[0] = v[0] = p[0] = i[0] = NULL
+    for j in range(unsafe_yyjson_get_len(t)):
+        if unsafe_yyjson_get_len(k) == 1:
+            c = unsafe_yyjson_get_str(k)[0]
+            if c == b"T":
+                T[0] = k + 1
+            elif c == b"s":
+                sym[0] = k + 1
+            elif c == b"S":
+                S[0] = k + 1
+            elif c == b"v":
+                v[0] = k + 1
+            elif c == b"p":
+                p[0] = k + 1
+            elif c == b"i":
+                i[0] = k + 1
+        k = unsafe_yyjson_get_next(k + 1)
 
 
 # -- per-instrument ticker merge state ------------------------------------------------------------
@@ -345,20 +363,18 @@ cdef class BybitDecoder(NativeDecoder):
     cdef int _trades(self, yyjson_val *data, int64_t ts_recv) except -1:
         """publicTrade: one TRADE per trade object."""
         cdef yyjson_val *t
-        cdef yyjson_val *k
         cdef yyjson_val *T
         cdef yyjson_val *sym
         cdef yyjson_val *S
         cdef yyjson_val *v
         cdef yyjson_val *p
         cdef yyjson_val *tid
-        cdef size_t j, i
+        cdef size_t j
         cdef uint32_t inst
         cdef int64_t ts
         cdef int side
         cdef double price, size
         cdef int64_t trade_id
-        cdef char c
         if data == NULL:
             raise KeyError("data")
         if not yyjson_is_arr(data):
@@ -367,24 +383,7 @@ cdef class BybitDecoder(NativeDecoder):
         for j in range(unsafe_yyjson_get_len(data)):
             if not yyjson_is_obj(t):
                 raise TypeError("a trade that is not an object")
-            T = sym = S = v = p = tid = NULL
-            k = unsafe_yyjson_get_first(t)
-            for i in range(unsafe_yyjson_get_len(t)):
-                if unsafe_yyjson_get_len(k) == 1:
-                    c = unsafe_yyjson_get_str(k)[0]
-                    if c == b"T":
-                        T = k + 1
-                    elif c == b"s":
-                        sym = k + 1
-                    elif c == b"S":
-                        S = k + 1
-                    elif c == b"v":
-                        v = k + 1
-                    elif c == b"p":
-                        p = k + 1
-                    elif c == b"i":
-                        tid = k + 1
-                k = unsafe_yyjson_get_next(k + 1)
+            _trade_fields(t, &T, &sym, &S, &v, &p, &tid)
             # in Python's order: the symbol is registered before the other fields are read
             if sym == NULL:
                 raise KeyError("s")
@@ -621,18 +620,17 @@ cdef class BybitDecoder(NativeDecoder):
         """allLiquidation: LIQUIDATION per object; the side is the liquidation order's (the
         opposite of the reported position side)."""
         cdef yyjson_val *t
-        cdef yyjson_val *k
         cdef yyjson_val *T
         cdef yyjson_val *sym
         cdef yyjson_val *S
         cdef yyjson_val *v
         cdef yyjson_val *p
-        cdef size_t j, i
+        cdef yyjson_val *tid
+        cdef size_t j
         cdef uint32_t inst
         cdef int64_t ts
         cdef int side
         cdef double price, size
-        cdef char c
         if data == NULL:
             raise KeyError("data")
         if not yyjson_is_arr(data):
@@ -641,22 +639,7 @@ cdef class BybitDecoder(NativeDecoder):
         for j in range(unsafe_yyjson_get_len(data)):
             if not yyjson_is_obj(t):
                 raise TypeError("a liquidation that is not an object")
-            T = sym = S = v = p = NULL
-            k = unsafe_yyjson_get_first(t)
-            for i in range(unsafe_yyjson_get_len(t)):
-                if unsafe_yyjson_get_len(k) == 1:
-                    c = unsafe_yyjson_get_str(k)[0]
-                    if c == b"T":
-                        T = k + 1
-                    elif c == b"s":
-                        sym = k + 1
-                    elif c == b"S":
-                        S = k + 1
-                    elif c == b"v":
-                        v = k + 1
-                    elif c == b"p":
-                        p = k + 1
-                k = unsafe_yyjson_get_next(k + 1)
+            _trade_fields(t, &T, &sym, &S, &v, &p, &tid)         # (i is not read)
             if sym == NULL:
                 raise KeyError("s")
             inst = self._symbol(sym)

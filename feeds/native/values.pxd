@@ -1,16 +1,21 @@
 # JSON values as the Python decoders read them (orjson.loads, then float(), int(), bool(),
-# d[key]): what every native venue decoder needs, in one place. Documented types take the C
-# path; anything odd goes through py_value and Python's own rule, so a native decoder accepts
-# and refuses exactly what the Python one did.
+# d[key]): what every native venue decoder needs, in one place - numbers, times, sides, trade
+# ids, book levels, symbols that are no string. Documented types take the C path; anything odd
+# goes through py_value and Python's own rule, so a native decoder accepts and refuses exactly
+# what the Python one did.
 from libc.math cimport NAN, trunc
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcmp
 
-from .decoder cimport py_value
-from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_str,
-                    yyjson_get_bool, yyjson_get_real, yyjson_get_sint, yyjson_get_uint,
-                    yyjson_is_arr, yyjson_is_bool, yyjson_is_null, yyjson_is_obj, yyjson_is_real,
-                    yyjson_is_sint, yyjson_is_str, yyjson_is_uint, yyjson_val)
+from shm._record cimport S_BUY, S_SELL
+
+from .decoder cimport NativeDecoder, py_value
+from .isotime cimport iso_ns_text
+from .json cimport (unsafe_yyjson_get_first, unsafe_yyjson_get_len, unsafe_yyjson_get_next,
+                    unsafe_yyjson_get_str, yyjson_get_bool, yyjson_get_real, yyjson_get_sint,
+                    yyjson_get_uint, yyjson_is_arr, yyjson_is_bool, yyjson_is_null,
+                    yyjson_is_obj, yyjson_is_real, yyjson_is_sint, yyjson_is_str, yyjson_is_uint,
+                    yyjson_val)
 from .text cimport text_to_double, text_to_int64
 
 cdef extern from *:
@@ -108,8 +113,6 @@ cdef inline int sequence(yyjson_val *v, int64_t *out, bint real_ok) except -1:
             return 0
     raise TypeError(f"sequence field {py_value(v)!r:.60} is not an integer")
 
-from shm._record cimport S_BUY, S_SELL
-
 
 cdef inline int ms_to_ns_late(yyjson_val *v, int64_t *ns) except -1:
     """int(v) * 1_000_000 into ns[0], returning 0; or 1 (ns[0] untouched) when that leaves
@@ -148,8 +151,6 @@ cdef inline int side_of(yyjson_val *v) except -1:
         if n == 1 and (s[0] == b"b" or s[0] == b"s"):
             return S_BUY if s[0] == b"b" else S_SELL
     raise KeyError(f"side {py_value(v)!r:.60}")
-
-from .json cimport unsafe_yyjson_get_next
 
 
 cdef inline yyjson_val *member(yyjson_val *obj, const char *key, size_t n) noexcept:
@@ -277,9 +278,6 @@ cdef inline list py_items(yyjson_val *v):
 
 # -- symbols -------------------------------------------------------------------------------------
 
-from .decoder cimport NativeDecoder
-
-
 cdef inline uint32_t symbol_by_value(NativeDecoder dec, dict known, object symbol) except 0:
     """The instrument of a symbol that is no string, registered by value as a Python decoder's
     dict cache did (1, 1.0 and true are one key; a list or an object is unhashable, a
@@ -297,9 +295,6 @@ cdef inline uint32_t symbol_by_value(NativeDecoder dec, dict known, object symbo
 
 
 # -- ISO-8601 times ------------------------------------------------------------------------------
-
-from .isotime cimport iso_ns_text
-
 
 cdef inline int iso_stamp(yyjson_val *v, int64_t *ns, const char *what) except -1:
     """feeds.isotime.iso_ns(v) into ns[0]: 0; 1 when beyond int64 (the caller raises where it

@@ -43,6 +43,8 @@ from typing import Callable
 from shm.batch import RecordBatch
 from shm.record import RECORD_SIZE, Flag, Kind, Side, Status
 
+from .native.book import FAST_KIND as _FAST_KIND
+from .native.book import LOST  # BookEvent.prev after a loss (the C path's value, declared there)
 from .native.book import NO_ASK, NO_BID, Book, KeeperCore  # noqa: F401  (NO_*: an empty side)
 
 # side, flags, price, size of one packed RECORD (offsets 29, 30, 32, 40)
@@ -52,13 +54,8 @@ _FLAGS = struct.Struct("<H")
 FLAGS_OFFSET = 30
 
 APPLY, DROP, GAP, RESET = 0, 1, 2, 3
-# Rule.check as small ints for the C fast path (feeds/native/book.pyx K_*)
-_K_NONE, _K_LOST, _K_RANGE, _K_PREV, _K_INCREMENT, _K_PREV_OPT = range(6)
-_FAST_KIND = {"none": _K_NONE, "lost": _K_LOST, "range": _K_RANGE, "prev": _K_PREV,
-              "increment": _K_INCREMENT, "prev_opt": _K_PREV_OPT}
 SYNCED, WAITING = 0, 1
 MAX_BUFFERED = 20_000          # deltas held per instrument while a snapshot is fetched
-LOST = -2                      # BookEvent.prev from a decoder that saw messages lost
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,11 @@ cdef enum:
     LOST_PREV = -2            # BookEvent.prev after the decoder saw messages lost
     DIRECT_IDS = 1 << 22      # instrument ids below this are looked up in a C array
 
+# the same values for Python (feeds/book.py): declared here once
+LOST = LOST_PREV
+FAST_KIND = {"none": K_NONE, "lost": K_LOST, "range": K_RANGE, "prev": K_PREV,
+             "increment": K_INCREMENT, "prev_opt": K_PREV_OPT}
+
 SLOT_SYNCED = 1               # slot `state` bits (feeds/book_table.py)
 SLOT_CROSSED = 2
 NO_BID = float("-inf")

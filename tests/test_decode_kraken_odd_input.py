@@ -22,8 +22,12 @@ STAMP = 1696613755000000000          # 2023-10-06T17:35:55Z
 
 @pytest.fixture(autouse=True)
 def precisions():
-    """The precision tables are module-wide: each test starts from and leaves them as found."""
+    """The precision tables are module-wide (keyed by instrument id, which another test's
+    decoder may have used too): each test starts from empty ones and leaves them as found."""
     saved = (dict(native.PRECISION), dict(native.INFERRED), native.INST_PRECISION.items())
+    native.PRECISION.clear()
+    native.INFERRED.clear()
+    native.INST_PRECISION.clear()
     yield
     native.PRECISION.clear()
     native.PRECISION.update(saved[0])

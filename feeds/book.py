@@ -226,10 +226,13 @@ class BookKeeper(KeeperCore):
             b.last_id = 1
             return RESET
         if b.fresh:                         # first delta after a REST snapshot may straddle it
-            if last <= last_id:
+            if last <= last_id:             # in the snapshot already (USD-M: u == lastUpdateId too)
                 return DROP
             first = ev.first if ev.first >= 0 else last
-            if check == "prev" and first <= last_id <= last or check != "prev" and first <= last_id + 1:
+            # "prev" (USD-M): U <= lastUpdateId <= u straddles the snapshot, and pu ==
+            # lastUpdateId follows it directly (the event ending at lastUpdateId was dropped above)
+            if check == "prev" and (first <= last_id <= last or ev.prev == last_id) or \
+                    check != "prev" and first <= last_id + 1:
                 b.fresh = False
                 b.last_id = last
                 return APPLY

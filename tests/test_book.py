@@ -145,6 +145,20 @@ def test_binance_usdm_first_event_must_straddle_snapshot():
     assert k.books[1].last_id == 55 and not k.books[1].fresh
 
 
+def test_binance_usdm_event_ending_at_the_snapshot_then_its_successor():
+    """The snapshot's lastUpdateId is often the u of an event (the snapshot includes it): that
+    event is dropped, and the next one, pu == lastUpdateId and U past it, continues the book
+    (it used to be a GAP, then a resync, again and again: bench feed's in-process phase)."""
+    k, w, r, req = keeper("binance_usdm")
+    run(k, Frame().msg(1, bids=[(1, 1)], first=5, last=6, prev=4))
+    assert k.rest_snapshot(1, 50, [("1", "1")], [("2", "1")])
+    assert run(k, Frame().msg(1, bids=[(1, 2)], first=50, last=50, prev=49)) == [(0, 1)]  # in the snapshot
+    assert run(k, Frame().msg(1, bids=[(1, 3)], first=51, last=53, prev=50)) is None       # follows it
+    assert k.books[1].last_id == 53 and not k.books[1].fresh and k.gaps == 0
+    assert run(k, Frame().msg(1, bids=[(1, 4)], first=60, last=61, prev=58)) == [(0, 1)]   # a real gap
+    assert k.gaps == 1
+
+
 # -- Bybit: u increments, u == 1 resets, snapshots --------------------------------------------------------
 
 def test_bybit_rules():

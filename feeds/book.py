@@ -398,7 +398,9 @@ class BookKeeper(KeeperCore):
             [e for e in b.buffer if e[1] >= last_id]
         if pending:
             first, last, prev, _ = pending[0]
-            ok = (first <= last_id <= last) if chk == "prev" else (first if first >= 0 else last) <= last_id + 1
+            # "prev": straddles the snapshot, or follows it directly (pu == lastUpdateId)
+            ok = (first <= last_id <= last or prev == last_id) if chk == "prev" else \
+                (first if first >= 0 else last) <= last_id + 1
             if not ok:
                 b.requested_ns = 0
                 return False

@@ -157,6 +157,11 @@ def test_binance_usdm_event_ending_at_the_snapshot_then_its_successor():
     assert k.books[1].last_id == 53 and not k.books[1].fresh and k.gaps == 0
     assert run(k, Frame().msg(1, bids=[(1, 4)], first=60, last=61, prev=58)) == [(0, 1)]   # a real gap
     assert k.gaps == 1
+    # the same with the successor buffered while the snapshot was fetched: it is merged
+    k2, *_ = keeper("binance_usdm")
+    run(k2, Frame().msg(1, bids=[(1, 5)], first=51, last=53, prev=50))
+    assert k2.rest_snapshot(1, 50, [("1", "1")], [("2", "1")])
+    assert k2.books[1].last_id == 53 and k2.books[1].bids[1.0] == 5.0
 
 
 # -- Bybit: u increments, u == 1 resets, snapshots --------------------------------------------------------

@@ -28,8 +28,11 @@ Per venue, three measurements in one run:
   subscribe are mostly the first channel's: Kraken's were all trades, 4 us/msg against 16-24
   end to end.)
 - latency: simulator at a fixed moderate rate -> worker process -> a consumer process spinning
-  on the ring (spin_us=inf); per exchange message (records flagged LAST):
-  consumer's time.time_ns() when it sees the record - ts_recv (frame received). Baseline: the
+  on the ring (spin_us=inf); per exchange message (records flagged LAST): the consumer's
+  time.time_ns() the moment its wait() returns with the publish cursor past the record (it is
+  visible: the consumer can read it), minus ts_recv (frame received). Copying the records out
+  and selecting them with numpy come after that stamp: they are the consumer's own cost (a
+  Python consumer's read() is ~2-4 us; until 2026-12-06 the figure included it). Baseline: the
   same consumer against a bare producer process writing time.time_ns() records at the same
   rate, so the box's scheduling noise is visible next to the worker's figure.
 """
@@ -396,8 +399,13 @@ def _consume(ring_name: str, seconds: float, conn, cpu):
     status = int(Kind.STATUS)
     last = int(Flag.LAST)
     while time.monotonic() < end:
-        a = rd.read(4096, timeout=0.2)
+        # the moment the consumer sees the publish cursor move is when the records became
+        # visible to it; reading and selecting them (numpy) is the consumer's own cost after
+        pub = rd.wait(0.2)
         t = now()
+        if pub <= rd.next:
+            continue
+        a = rd.read(4096, timeout=0)
         if not len(a):
             continue
         sel = a[((a["flags"] & last) != 0) & (a["kind"] != status)]

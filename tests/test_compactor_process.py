@@ -203,3 +203,28 @@ def test_backfill_from_simulator(tmp_path, shm_names):
     assert bf["id"].to_list() == [r[0] for r in recent[20:40]]
     assert bf["price"].to_list() == [float(r[1]) for r in recent[20:40]]
     assert set(bf["symbol"].to_list()) == {symbol}
+
+
+def test_registry_growing_while_it_is_read_sizes_the_groups_from_one_read():
+    """Workers append to the registry while the compactor maps instruments to cross-venue
+    groups: len() before all() was smaller than the ids all() returned (IndexError, a compactor
+    restart at the start of a soak)."""
+    from types import SimpleNamespace
+
+    from appliance.compactor.process import Compactor
+
+    class GrowingRegistry:
+        def __init__(self):
+            self.items = [SimpleNamespace(id=i, venue="v", normalized=f"A{i}-USDT", market="spot")
+                          for i in range(1, 4)]
+
+        def __len__(self):          # what the registry held a moment before all() was called
+            return 2
+
+        def all(self):
+            return list(self.items)
+
+    fake = SimpleNamespace(registry=GrowingRegistry(), _reg_count=-1, group_of=np.full(1, -1),
+                           _groups={})
+    Compactor.refresh_registry(fake, max_id=1)
+    assert len(fake.group_of) == 4 and fake.group_of[3] >= 0 and fake._reg_count == 3

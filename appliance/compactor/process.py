@@ -420,15 +420,18 @@ class Compactor:
         n = len(self.registry)
         if n == self._reg_count and max_id < len(self.group_of):
             return
-        self._reg_count = n
-        g = np.full(max(n, max_id) + 1, -1, np.int64)
-        for inst in self.registry.all():
+        # one read of the registry: workers keep appending to it (at start-up, every venue's
+        # instruments), so a second read could hold ids past what was sized from the first
+        insts = self.registry.all()
+        self._reg_count = len(insts)
+        g = np.full(max([n, max_id, *(i.id for i in insts)]) + 1, -1, np.int64)
+        for inst in insts:
             if inst.normalized:
                 key = (inst.normalized.upper(), inst.market)
                 g[inst.id] = self._groups.setdefault(key, len(self._groups))
         self.group_of = g
         by_venue: dict[str, list[int]] = {}
-        for inst in self.registry.all():
+        for inst in insts:
             by_venue.setdefault(inst.venue, []).append(inst.id)
         for s in getattr(self, "streams", []):
             s.quality.register(by_venue.get(s.venue, []))

@@ -10,6 +10,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from appliance.compactor.parquet_sink import ParquetSink, quality_table
+from appliance.compactor.schema import QUALITY_COLUMNS
 from appliance.compactor.schema import QUALITY_SLOT
 from tools.quality import command as quality_cmd
 
@@ -70,6 +71,10 @@ def test_quality_live_table_without_grades_says_so(shm_names):
         table.close()
 
 
+def columns(rows):
+    return {n: [r[n] for r in rows] for n in QUALITY_COLUMNS}
+
+
 def grade_row(inst, grade, reasons, ts):
     return {"ts_recv": ts, "instrument": inst, "grade": grade, "reasons": reasons, "msg_rate": 10.0,
             "staleness_ns": 5_000_000, "skew_p50_ns": 1000, "skew_p99_ns": 2000, "gaps": 0,
@@ -83,8 +88,8 @@ def test_quality_from_the_newest_parquet_rows(tmp_path, shm_names):
     names = {1: "BTCUSDT", 2: "ETHUSDT"}.get
     older = [grade_row(1, "limited", "stale: no data yet", NOW), grade_row(2, "good", "reconnects 1", NOW)]
     newer = [grade_row(1, "excellent", "", NOW + 60 * 10**9)]
-    sink.commit(sink.stage("quality", "binance", quality_table(older, names)))
-    sink.commit(sink.stage("quality", "binance", quality_table(newer, names)))
+    sink.commit(sink.stage("quality", "binance", quality_table(columns(older), names)))
+    sink.commit(sink.stage("quality", "binance", quality_table(columns(newer), names)))
     res = invoke("--source", "parquet", "--root", root, "--json")
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)

@@ -38,7 +38,7 @@ def write(manifest: dict) -> dict:
         dataset, venue, date = entry["dataset"], entry["venue"], entry["date"]
         out = None
         if entry["layout"] == "quality":
-            table = quality_table(entry["quality_rows"], symbol_of)
+            table = quality_table(entry["quality_columns"], symbol_of)
             out = sink.open(dataset, venue, date, table.schema, staged=entry["staged"])
             out.append(table, 0, 0)
         else:

@@ -81,12 +81,13 @@ def candles_table(candles: np.ndarray, symbol_of, label_of) -> pa.Table:
     return pa.Table.from_arrays(list(cols.values()), names=list(cols))
 
 
-def quality_table(rows: list[dict], symbol_of) -> pa.Table:
-    """Quality rows (dicts with QUALITY_COLUMNS) -> the quality dataset."""
+def quality_table(columns: dict, symbol_of) -> pa.Table:
+    """Quality rows as columns ({name: list} for every QUALITY_COLUMNS name, grades by
+    name; spool.quality_entries) -> the quality dataset."""
     types = {"ts_recv": pa.int64(), "instrument": pa.uint32(), "grade": pa.string(),
              "reasons": pa.string(), "msg_rate": pa.float64()}
-    cols = {n: pa.array([r[n] for r in rows], types.get(n, pa.int64())) for n in QUALITY_COLUMNS}
-    cols["symbol"] = pa.array([symbol_of(int(r["instrument"])) for r in rows], pa.string())
+    cols = {n: pa.array(columns[n], types.get(n, pa.int64())) for n in QUALITY_COLUMNS}
+    cols["symbol"] = pa.array([symbol_of(int(i)) for i in columns["instrument"]], pa.string())
     return pa.Table.from_arrays(list(cols.values()), names=list(cols))
 
 

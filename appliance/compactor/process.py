@@ -37,7 +37,7 @@ from .forge import Forge
 from .jobs import WriterJobs
 from .quality import VenueQuality
 from .schema import CANDLE, CANDLE_SLOT, DEFAULT_TIMEFRAMES, QUALITY_SLOT, RECORD_DATASETS, timeframe_ns
-from .spool import SpoolFile, by_date, quality_entries
+from .spool import SpoolFile, by_date, quality_array, quality_entries
 from .staging import Staging
 from .wick import WickDetector
 
@@ -145,7 +145,7 @@ class VenueStream:
         self.chunk_rows = 0
         self.files: dict[tuple[str, str], SpoolFile] = {}    # (dataset, date) -> open spool
         self.finished: list[dict] = []             # spools closed early, written at the flush
-        self.quality_rows: list[dict] = []
+        self.quality_rows: list[np.ndarray] = []        # QUALITY_ROW parts until the flush
         self.rows = 0
         self.period = None                         # rotation period of the buffered rows
         self.clock = 0                             # highest ts_recv read
@@ -501,7 +501,7 @@ class Compactor:
             rolled = s.quality.roll(now)
             rows = s.quality.grades(now)
             if rolled:
-                s.quality_rows += [{k: v for k, v in r.items() if k not in ("venue", "grade_code")} for r in rows]
+                s.quality_rows.append(quality_array(rows))
                 if rows:
                     s._buffered(len(rows), now)
             if self.quality_table is not None and rows:
@@ -566,8 +566,7 @@ class Compactor:
         for s in self.streams:
             s.idle(-1, now)
             # a last grade snapshot, so the quality dataset says how the run ended
-            s.quality_rows += [{k: v for k, v in r.items() if k not in ("venue", "grade_code")}
-                               for r in s.quality.grades(now)]
+            s.quality_rows.append(quality_array(s.quality.grades(now)))
             s.flush()
         self.jobs.drain()
         self._update_tables(self.now())

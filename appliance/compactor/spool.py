@@ -20,7 +20,7 @@ import numpy as np
 
 from shm.record import RECORD
 
-from .schema import CANDLE
+from .schema import CANDLE, GRADES, QUALITY_COLUMNS, QUALITY_ROW
 from .staging import STAGING, Staging
 
 DAY_NS = 86_400_000_000_000
@@ -101,17 +101,27 @@ class SpoolFile:
             os.unlink(path)
 
 
-def quality_entries(staging: Staging, venue: str, rows: list[dict]) -> list[dict]:
-    """Manifest entries for quality rows (dicts of QUALITY_COLUMNS), one file per UTC date."""
-    by_day: dict[str, list[dict]] = {}
-    for r in sorted(rows, key=lambda r: r["ts_recv"]):
-        by_day.setdefault(day_of(r["ts_recv"]), []).append(r)
+def quality_array(rows: list[dict]) -> np.ndarray:
+    """Grade rows (quality.grades) -> QUALITY_ROW, the compact form they wait in for a flush."""
+    out = np.zeros(len(rows), QUALITY_ROW)
+    for n in QUALITY_COLUMNS:
+        if n == "grade":
+            out[n] = [r["grade_code"] for r in rows]
+        else:
+            out[n] = [r[n] for r in rows]
+    return out
+
+
+def quality_entries(staging: Staging, venue: str, parts: list[np.ndarray]) -> list[dict]:
+    """Manifest entries for buffered quality rows (QUALITY_ROW arrays), one file per UTC date;
+    the rows go into the manifest as columns (JSON lists), grades as their names."""
     out = []
-    for date, part in by_day.items():
+    for date, part, first, last in by_date(np.concatenate(parts)):
+        cols = {n: part[n].tolist() for n in QUALITY_COLUMNS}
+        cols["grade"] = [GRADES[g] for g in cols["grade"]]
         part_dir, _, staged = _names("quality", venue)
         out.append({"dataset": "quality", "venue": venue, "date": date, "layout": "quality",
-                    "rows": len(part), "quality_rows": part, "staged": staged,
-                    "instruments": sorted({int(r["instrument"]) for r in part}),
-                    "final": staging.final_name(os.path.join(part_dir, f"date={date}"),
-                                                part[0]["ts_recv"], part[-1]["ts_recv"] + 1)})
+                    "rows": len(part), "quality_columns": cols, "staged": staged,
+                    "instruments": np.unique(part["instrument"]).tolist(),
+                    "final": staging.final_name(os.path.join(part_dir, f"date={date}"), first, last + 1)})
     return out

@@ -29,7 +29,7 @@ from .json cimport (YYJSON_TYPE_ARR, YYJSON_TYPE_BOOL, YYJSON_TYPE_NULL, YYJSON_
                     yyjson_get_uint, yyjson_is_arr, yyjson_is_obj, yyjson_is_real, yyjson_is_sint,
                     yyjson_is_str, yyjson_is_uint, yyjson_obj_size, yyjson_type, yyjson_val)
 from .text cimport text_to_double, text_to_int64
-from .values cimport TICKRING_MS as MS, TICKRING_MS_MAX as MS_LIMIT, id_digits, text_is
+from .values cimport TICKRING_MS as MS, TICKRING_MS_MAX as MS_LIMIT, id_digits, short_keys, text_is
 
 from feeds.decoder import DecodeError
 from feeds.wire import id_from_str
@@ -237,26 +237,9 @@ cdef inline void _trade_fields(yyjson_val *t, yyjson_val **T, yyjson_val **sym, 
                                yyjson_val **v, yyjson_val **p, yyjson_val **i) noexcept:
     """A publicTrade / allLiquidation object's T, s, S, v, p and i (NULL: absent; the last of a
     repeated key, as in a dict)."""
-    cdef yyjson_val *k = unsafe_yyjson_get_first(t)
-    cdef size_t j
-    cdef char c
-    T[0] = sym[0] = S[0] = v[0] = p[0] = i[0] = NULL
-    for j in range(unsafe_yyjson_get_len(t)):
-        if unsafe_yyjson_get_len(k) == 1:
-            c = unsafe_yyjson_get_str(k)[0]
-            if c == b"T":
-                T[0] = k + 1
-            elif c == b"s":
-                sym[0] = k + 1
-            elif c == b"S":
-                S[0] = k + 1
-            elif c == b"v":
-                v[0] = k + 1
-            elif c == b"p":
-                p[0] = k + 1
-            elif c == b"i":
-                i[0] = k + 1
-        k = unsafe_yyjson_get_next(k + 1)
+    cdef yyjson_val *f[6]
+    short_keys(t, b"TsSvpi", 6, f)
+    T[0], sym[0], S[0], v[0], p[0], i[0] = f[0], f[1], f[2], f[3], f[4], f[5]
 
 
 # -- per-instrument ticker merge state ------------------------------------------------------------
@@ -405,31 +388,16 @@ cdef class BybitDecoder(NativeDecoder):
                              yyjson_val **u) except 0:
         """An orderbook.* message's data: its b, a and u (NULL: absent) and the instrument of its
         s, registered as Python did, before the other fields are read."""
-        cdef yyjson_val *k
-        cdef yyjson_val *sym = NULL
-        cdef size_t i
-        cdef char c
-        b[0] = a[0] = u[0] = NULL
+        cdef yyjson_val *f[4]
         if data == NULL:
             raise KeyError("data")
         if not yyjson_is_obj(data):
             raise TypeError("data is not an object")
-        k = unsafe_yyjson_get_first(data)
-        for i in range(unsafe_yyjson_get_len(data)):
-            if unsafe_yyjson_get_len(k) == 1:
-                c = unsafe_yyjson_get_str(k)[0]
-                if c == b"s":
-                    sym = k + 1
-                elif c == b"b":
-                    b[0] = k + 1
-                elif c == b"a":
-                    a[0] = k + 1
-                elif c == b"u":
-                    u[0] = k + 1
-            k = unsafe_yyjson_get_next(k + 1)
-        if sym == NULL:
+        short_keys(data, b"sbau", 4, f)
+        b[0], a[0], u[0] = f[1], f[2], f[3]
+        if f[0] == NULL:
             raise KeyError("s")
-        return self._symbol(sym)
+        return self._symbol(f[0])
 
     cdef int _book(self, yyjson_val *type_, yyjson_val *ts_v, yyjson_val *data, int64_t ts_recv) except -1:
         """orderbook.N / orderbook.full: BOOK per level (bids, then asks) and a BookEvent."""

@@ -5,7 +5,7 @@
 # what the Python one did.
 from libc.math cimport NAN, trunc
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libc.string cimport memcmp
+from libc.string cimport memchr, memcmp
 
 from shm._record cimport S_BUY, S_SELL
 
@@ -151,6 +151,22 @@ cdef inline int side_of(yyjson_val *v) except -1:
         if n == 1 and (s[0] == b"b" or s[0] == b"s"):
             return S_BUY if s[0] == b"b" else S_SELL
     raise KeyError(f"side {py_value(v)!r:.60}")
+
+
+cdef inline void short_keys(yyjson_val *obj, const char *names, size_t n, yyjson_val **out) noexcept:
+    """An object's one-character keys named in `names` (e.g. b"sbau"), in one walk: out[j] is the
+    value of names[j], NULL when absent (the last of a repeated key, as in a dict)."""
+    cdef yyjson_val *k = unsafe_yyjson_get_first(obj)
+    cdef const char *hit
+    cdef size_t j
+    for j in range(n):
+        out[j] = NULL
+    for j in range(unsafe_yyjson_get_len(obj)):
+        if unsafe_yyjson_get_len(k) == 1:
+            hit = <const char *>memchr(names, unsafe_yyjson_get_str(k)[0], n)
+            if hit != NULL:
+                out[hit - names] = k + 1
+        k = unsafe_yyjson_get_next(k + 1)
 
 
 cdef inline yyjson_val *member(yyjson_val *obj, const char *key, size_t n) noexcept:

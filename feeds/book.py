@@ -58,6 +58,17 @@ SYNCED, WAITING = 0, 1
 MAX_BUFFERED = 20_000          # deltas held per instrument while a snapshot is fetched
 
 
+def _follows_snapshot(check: str, first: int, last: int, prev: int, last_id: int) -> bool:
+    """Does the first delta past a REST snapshot (lastUpdateId = last_id) continue it? "prev"
+    (Binance USD-M): U <= lastUpdateId <= u straddles it, or pu == lastUpdateId follows it
+    directly; the other rules: it starts at most one past it (first < 0: a one-id event)."""
+    if first < 0:
+        first = last
+    if check == "prev":
+        return first <= last_id <= last or prev == last_id
+    return first <= last_id + 1
+
+
 @dataclass(frozen=True)
 class Rule:
     """A venue's sequence rule.
@@ -228,11 +239,7 @@ class BookKeeper(KeeperCore):
         if b.fresh:                         # first delta after a REST snapshot may straddle it
             if last <= last_id:             # in the snapshot already (USD-M: u == lastUpdateId too)
                 return DROP
-            first = ev.first if ev.first >= 0 else last
-            # "prev" (USD-M): U <= lastUpdateId <= u straddles the snapshot, and pu ==
-            # lastUpdateId follows it directly (the event ending at lastUpdateId was dropped above)
-            if check == "prev" and (first <= last_id <= last or ev.prev == last_id) or \
-                    check != "prev" and first <= last_id + 1:
+            if _follows_snapshot(check, ev.first, last, ev.prev, last_id):
                 b.fresh = False
                 b.last_id = last
                 return APPLY
@@ -398,10 +405,7 @@ class BookKeeper(KeeperCore):
             [e for e in b.buffer if e[1] >= last_id]
         if pending:
             first, last, prev, _ = pending[0]
-            # "prev": straddles the snapshot, or follows it directly (pu == lastUpdateId)
-            ok = (first <= last_id <= last or prev == last_id) if chk == "prev" else \
-                (first if first >= 0 else last) <= last_id + 1
-            if not ok:
+            if not _follows_snapshot(chk, first, last, prev, last_id):
                 b.requested_ns = 0
                 return False
         b.clear()

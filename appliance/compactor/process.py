@@ -516,8 +516,9 @@ class Compactor:
                     self.quality_table.write_many(t["instrument"].astype(np.int64), t)
         self._last_grade = now
         # the step's numpy temporaries (quality windows, wick queries, forge partials) free
-        # pages glibc keeps: give them back once a second, so the process stays flat (a 30-minute
-        # soak showed +1.4 MB of heap drift with Python's own allocations flat, tracemalloc)
+        # pages glibc keeps: give them back once a second. Python's and numpy's allocations are
+        # flat (tracemalloc); what still drifts is allocator pages: 2.1 MB/h over a 30-minute
+        # soak, 0.64 MB/h over 60 minutes (docs/benchmarks.md)
         malloctune.trim()
 
     def grades(self) -> list[dict]:
